@@ -1,0 +1,187 @@
+"""AesFormer configuration.
+
+One config describes every AesFormer: the Swin vision tower (a timm architecture wrapped by
+transformers' `TimmWrapperConfig`), the optional BERT comment tower (`BertConfig`, or `None` for a
+vision-only model), the mixture-of-modality-experts fusion layers, the multi-level neck with its
+adapters, the score heads and the contrastive-training constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+from typing import Any
+
+from huggingface_hub.dataclasses import strict
+from transformers import BertConfig, PreTrainedConfig, TimmWrapperConfig
+from transformers.configuration_utils import SubConfigSpec
+
+# Released variants (DESIGN §2). The fusion width is BERT-base's 768 for all of them; B's Swin is
+# 1024 wide at the last stage, hence its `proj`.
+SWIN_VARIANTS: dict[str, dict[str, Any]] = {
+    "tiny": {"architecture": "swin_tiny_patch4_window7_224", "model_args": {}},
+    "small": {"architecture": "swin_small_patch4_window7_224", "model_args": {}},
+    "base": {"architecture": "swin_base_patch4_window7_224", "model_args": {}},
+}
+VARIANT_ALIASES = {"t": "tiny", "s": "small", "b": "base", "aesformer-t": "tiny", "aesformer-s": "small", "aesformer-b": "base"}
+
+# bert-base-cased, the comment tower of the released models.
+BERT_BASE_CASED: dict[str, Any] = {"vocab_size": 28996}
+
+_DEFAULT_TEXT_CONFIG = object()
+
+
+@strict
+class AesformerConfig(PreTrainedConfig):
+    r"""
+    Configuration of an AesFormer model. The defaults describe AesFormer-T (Swin-T + BERT-base-cased,
+    2 fusion layers, 10 bins on the AVA 1..10 scale); `AesformerConfig.from_variant("base")` gives B.
+
+    Args:
+        vision_config (`TimmWrapperConfig` or `dict`):
+            The Swin tower: `architecture` (a timm Swin name) and `model_args` (keyword arguments
+            for `timm.create_model`, e.g. `embed_dim`, `depths`, `num_heads`, `img_size`).
+        text_config (`BertConfig`, `dict` or `None`):
+            The comment tower. `None` describes a vision-only model: no text tower, no VL experts,
+            no MIAA heads. Left out, it is BERT-base-cased.
+        fusion_layers (`int`, defaults to 2): mixture-of-modality-experts layers after the towers.
+        fusion_hidden_size, fusion_num_attention_heads, fusion_intermediate_size, fusion_hidden_act,
+        fusion_layer_norm_eps, fusion_hidden_dropout_prob, fusion_attention_dropout_prob:
+            Shape of the fusion layers. They copy the text tower's values when it exists (the fusion
+            layers start as copies of its last layers); a vision-only config stores them itself.
+        adapter_reduction (`int`, defaults to 4): bottleneck ratio of the four level adapters (768 -> 192 -> 768).
+        adapter_init_std (`float`, defaults to 0.01): std of the adapters' initial weights (near identity).
+        head_hidden_size (`int`, defaults to 256): width of the score heads' hidden layer.
+        num_bins (`int`, defaults to 10): bins of the vote distribution.
+        score_min, score_max (`float`, defaults to 1.0 and 10.0): values of the first and last bin
+            (the bins are evenly spaced between them; the mean score lies in this range).
+        label_threshold (`float`, defaults to 5.0): a mean score above it is labelled "high".
+        miaa_text_weight (`float`, defaults to 0.5): weight of the text head's distribution in the MIAA prediction.
+        contrastive_queue_size (`int`, defaults to 1024), contrastive_momentum (`float`, 0.995),
+        contrastive_temperature (`float`, 0.07): image-text contrastive training constants; the
+            temperature is learnable and clamped to [0.001, 0.5].
+        initializer_range (`float`, defaults to 0.02): std of the truncated-normal init of new Linears.
+    """
+
+    model_type = "aesformer"
+    sub_configs_defaults = {
+        "vision_config": SubConfigSpec(config_class=TimmWrapperConfig, init_kwargs=dict(SWIN_VARIANTS["tiny"])),
+        "text_config": SubConfigSpec(config_class=BertConfig, init_kwargs=dict(BERT_BASE_CASED), optional=True),
+    }
+
+    vision_config: TimmWrapperConfig | dict | None = None
+    text_config: BertConfig | dict | None = field(default_factory=dict)
+    fusion_layers: int = 2
+    fusion_hidden_size: int | None = None
+    fusion_num_attention_heads: int | None = None
+    fusion_intermediate_size: int | None = None
+    fusion_hidden_act: str | None = None
+    fusion_layer_norm_eps: float | None = None
+    fusion_hidden_dropout_prob: float | None = None
+    fusion_attention_dropout_prob: float | None = None
+    adapter_reduction: int = 4
+    adapter_init_std: float = 0.01
+    head_hidden_size: int = 256
+    num_bins: int = 10
+    score_min: float = 1.0
+    score_max: float = 10.0
+    label_threshold: float = 5.0
+    miaa_text_weight: float = 0.5
+    contrastive_queue_size: int = 1024
+    contrastive_momentum: float = 0.995
+    contrastive_temperature: float = 0.07
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        # `{}` (the default) means "BERT-base-cased"; `None` means "no text tower".
+        if isinstance(self.text_config, dict) and not self.text_config:
+            self.text_config = BertConfig(**BERT_BASE_CASED)
+        if isinstance(self.vision_config, dict) and "architecture" not in self.vision_config:
+            self.vision_config = {**SWIN_VARIANTS["tiny"], **self.vision_config}
+        kwargs.setdefault("id2label", {0: "low", 1: "high"})
+        super().__post_init__(**kwargs)
+        self._sync_fusion_shape_with_text_tower()
+        self.validate_aesformer()
+
+    def _sync_fusion_shape_with_text_tower(self):
+        text = self.text_config
+        defaults = {
+            "fusion_hidden_size": ("hidden_size", 768),
+            "fusion_num_attention_heads": ("num_attention_heads", 12),
+            "fusion_intermediate_size": ("intermediate_size", 3072),
+            "fusion_hidden_act": ("hidden_act", "gelu"),
+            "fusion_layer_norm_eps": ("layer_norm_eps", 1e-12),
+            "fusion_hidden_dropout_prob": ("hidden_dropout_prob", 0.1),
+            "fusion_attention_dropout_prob": ("attention_probs_dropout_prob", 0.1),
+        }
+        for name, (text_name, default) in defaults.items():
+            value = getattr(self, name)
+            if text is not None:
+                text_value = getattr(text, text_name)
+                if value is not None and value != text_value:
+                    raise ValueError(
+                        f"{name}={value!r} disagrees with text_config.{text_name}={text_value!r}: the fusion "
+                        "layers are copies of the text tower's last layers, so their shape is the text tower's."
+                    )
+                value = text_value
+            elif value is None:
+                value = default
+            setattr(self, name, value)
+
+    def validate_aesformer(self):
+        """Raise a ValueError naming the field when the numbers cannot describe a working model."""
+        if not str(self.vision_config.architecture).startswith("swin"):
+            raise ValueError(
+                f"vision_config.architecture={self.vision_config.architecture!r} is not supported: AesFormer "
+                "reads four levels of a Swin Transformer, so use a timm Swin architecture such as "
+                "'swin_tiny_patch4_window7_224'."
+            )
+        checks = [
+            (self.fusion_layers >= 1, "fusion_layers", "at least 1"),
+            (self.num_bins >= 2, "num_bins", "at least 2"),
+            (self.score_max > self.score_min, "score_max", f"greater than score_min={self.score_min}"),
+            (self.score_min <= self.label_threshold <= self.score_max, "label_threshold",
+             f"within [score_min, score_max] = [{self.score_min}, {self.score_max}]"),
+            (0.0 <= self.miaa_text_weight <= 1.0, "miaa_text_weight", "within [0, 1]"),
+            (self.adapter_reduction >= 1 and self.fusion_hidden_size % self.adapter_reduction == 0,
+             "adapter_reduction", f"a divisor of the fusion width {self.fusion_hidden_size}"),
+            (self.fusion_hidden_size % self.fusion_num_attention_heads == 0, "fusion_num_attention_heads",
+             f"a divisor of fusion_hidden_size={self.fusion_hidden_size}"),
+            (self.contrastive_queue_size >= 0, "contrastive_queue_size", "non-negative"),
+            (0.0 <= self.contrastive_momentum < 1.0, "contrastive_momentum", "within [0, 1)"),
+            (0.001 <= self.contrastive_temperature <= 0.5, "contrastive_temperature", "within [0.001, 0.5]"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ValueError(f"AesformerConfig.{name}={getattr(self, name)!r} must be {expected}.")
+
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def is_vision_only(self) -> bool:
+        """True when the model has no comment tower (VIAA only)."""
+        return self.text_config is None
+
+    @property
+    def bin_values(self) -> list[float]:
+        """Score of each bin, evenly spaced from `score_min` to `score_max` (1..10 on AVA)."""
+        step = (self.score_max - self.score_min) / (self.num_bins - 1)
+        return [self.score_min + i * step for i in range(self.num_bins)]
+
+    @classmethod
+    def from_variant(cls, variant: str = "tiny", **kwargs) -> AesformerConfig:
+        """The released AesFormer-T, -S or -B shape (`"tiny"|"small"|"base"`, or `"t"`, `"aesformer-b"`, ...)."""
+        name = VARIANT_ALIASES.get(variant.lower(), variant.lower())
+        if name not in SWIN_VARIANTS:
+            raise ValueError(f"Unknown AesFormer variant {variant!r}; expected one of {sorted(SWIN_VARIANTS)}.")
+        kwargs.setdefault("vision_config", dict(SWIN_VARIANTS[name]))
+        return cls(**kwargs)
+
+    def to_vision_only(self) -> AesformerConfig:
+        """A copy of this config without the comment tower (fusion shape kept)."""
+        data = self.to_dict()
+        data["text_config"] = None
+        for key in ("model_type", "transformers_version", "architectures", "auto_map"):
+            data.pop(key, None)
+        return type(self)(**data)
+
+
+__all__ = ["AesformerConfig"]
