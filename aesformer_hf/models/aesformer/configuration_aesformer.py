@@ -22,7 +22,14 @@ SWIN_VARIANTS: dict[str, dict[str, Any]] = {
     "small": {"architecture": "swin_small_patch4_window7_224", "model_args": {}},
     "base": {"architecture": "swin_base_patch4_window7_224", "model_args": {}},
 }
-VARIANT_ALIASES = {"t": "tiny", "s": "small", "b": "base", "aesformer-t": "tiny", "aesformer-s": "small", "aesformer-b": "base"}
+VARIANT_ALIASES = {
+    "t": "tiny",
+    "s": "small",
+    "b": "base",
+    "aesformer-t": "tiny",
+    "aesformer-s": "small",
+    "aesformer-b": "base",
+}
 
 # bert-base-cased, the comment tower of the released models.
 BERT_BASE_CASED: dict[str, Any] = {"vocab_size": 28996}
@@ -64,8 +71,12 @@ class AesformerConfig(PreTrainedConfig):
 
     model_type = "aesformer"
     sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=TimmWrapperConfig, init_kwargs=dict(SWIN_VARIANTS["tiny"])),
-        "text_config": SubConfigSpec(config_class=BertConfig, init_kwargs=dict(BERT_BASE_CASED), optional=True),
+        "vision_config": SubConfigSpec(
+            config_class=TimmWrapperConfig, init_kwargs=dict(SWIN_VARIANTS["tiny"])
+        ),
+        "text_config": SubConfigSpec(
+            config_class=BertConfig, init_kwargs=dict(BERT_BASE_CASED), optional=True
+        ),
     }
 
     vision_config: TimmWrapperConfig | dict | None = None
@@ -139,13 +150,22 @@ class AesformerConfig(PreTrainedConfig):
             (self.fusion_layers >= 1, "fusion_layers", "at least 1"),
             (self.num_bins >= 2, "num_bins", "at least 2"),
             (self.score_max > self.score_min, "score_max", f"greater than score_min={self.score_min}"),
-            (self.score_min <= self.label_threshold <= self.score_max, "label_threshold",
-             f"within [score_min, score_max] = [{self.score_min}, {self.score_max}]"),
+            (
+                self.score_min <= self.label_threshold <= self.score_max,
+                "label_threshold",
+                f"within [score_min, score_max] = [{self.score_min}, {self.score_max}]",
+            ),
             (0.0 <= self.miaa_text_weight <= 1.0, "miaa_text_weight", "within [0, 1]"),
-            (self.adapter_reduction >= 1 and self.fusion_hidden_size % self.adapter_reduction == 0,
-             "adapter_reduction", f"a divisor of the fusion width {self.fusion_hidden_size}"),
-            (self.fusion_hidden_size % self.fusion_num_attention_heads == 0, "fusion_num_attention_heads",
-             f"a divisor of fusion_hidden_size={self.fusion_hidden_size}"),
+            (
+                self.adapter_reduction >= 1 and self.fusion_hidden_size % self.adapter_reduction == 0,
+                "adapter_reduction",
+                f"a divisor of the fusion width {self.fusion_hidden_size}",
+            ),
+            (
+                self.fusion_hidden_size % self.fusion_num_attention_heads == 0,
+                "fusion_num_attention_heads",
+                f"a divisor of fusion_hidden_size={self.fusion_hidden_size}",
+            ),
             (self.contrastive_queue_size >= 0, "contrastive_queue_size", "non-negative"),
             (0.0 <= self.contrastive_momentum < 1.0, "contrastive_momentum", "within [0, 1)"),
             (0.001 <= self.contrastive_temperature <= 0.5, "contrastive_temperature", "within [0.001, 0.5]"),
@@ -171,7 +191,9 @@ class AesformerConfig(PreTrainedConfig):
         """The released AesFormer-T, -S or -B shape (`"tiny"|"small"|"base"`, or `"t"`, `"aesformer-b"`, ...)."""
         name = VARIANT_ALIASES.get(variant.lower(), variant.lower())
         if name not in SWIN_VARIANTS:
-            raise ValueError(f"Unknown AesFormer variant {variant!r}; expected one of {sorted(SWIN_VARIANTS)}.")
+            raise ValueError(
+                f"Unknown AesFormer variant {variant!r}; expected one of {sorted(SWIN_VARIANTS)}."
+            )
         kwargs.setdefault("vision_config", dict(SWIN_VARIANTS[name]))
         return cls(**kwargs)
 

@@ -26,7 +26,9 @@ def _high_bit_depth_to_uint8(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I;16") or array.dtype == np.uint16:
         array = array.astype(np.float32) / 65535.0
     elif image.mode == "I":
-        array = array.astype(np.float32) / max(float(array.max()), 1.0) if array.max() > 255 else array / 255.0
+        array = (
+            array.astype(np.float32) / max(float(array.max()), 1.0) if array.max() > 255 else array / 255.0
+        )
     else:  # "F": assume 0..1 floats unless they clearly exceed it
         array = array.astype(np.float32)
         if array.max() > 1.0:

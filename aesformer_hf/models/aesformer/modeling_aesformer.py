@@ -156,7 +156,10 @@ class AesformerFusionSelfAttention(nn.Module):
         self.hidden_dropout = nn.Dropout(config.fusion_hidden_dropout_prob)
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool = False
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, tokens, _ = hidden_states.shape
         shape = (batch, tokens, self.num_heads, self.head_dim)
@@ -166,7 +169,9 @@ class AesformerFusionSelfAttention(nn.Module):
 
         # Fused kernels return no probabilities, so attention maps always take the eager path.
         implementation = "eager" if output_attentions else (self.config._attn_implementation or "sdpa")
-        attention_fn: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        attention_fn: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            implementation, eager_attention_forward
+        )
         if implementation == "eager":
             attention_fn = eager_attention_forward
         context, probs = attention_fn(
@@ -218,7 +223,9 @@ class AesformerFusionLayer(GradientCheckpointingLayer):
         mode: str = VIAA,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attended, probs = self.self_attention(hidden_states, attention_mask, output_attentions=output_attentions)
+        attended, probs = self.self_attention(
+            hidden_states, attention_mask, output_attentions=output_attentions
+        )
         expert = self.vision_language_expert if mode == MIAA else self.vision_expert
         return expert(attended), probs
 
@@ -323,8 +330,11 @@ class AesformerPreTrainedModel(PreTrainedModel):
             init.normal_(module.up.weight, mean=0.0, std=std)
             init.zeros_(module.down.bias)
             init.zeros_(module.up.bias)
-        elif isinstance(module, AesformerForAesthetic) and module.contrastive_temperature is not None:
-            init.constant_(module.contrastive_temperature, self.config.contrastive_temperature)
+        elif isinstance(module, AesformerForAesthetic):
+            # A non-persistent buffer: from_pretrained builds on the meta device, so it must be refilled here.
+            init.copy_(module.bin_values, torch.tensor(self.config.bin_values, dtype=module.bin_values.dtype))
+            if module.contrastive_temperature is not None:
+                init.constant_(module.contrastive_temperature, self.config.contrastive_temperature)
 
     def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs):
         super()._set_gradient_checkpointing(enable, *args, **kwargs)
@@ -350,7 +360,9 @@ class AesformerModel(AesformerPreTrainedModel):
             else None
         )
         self.neck = AesformerMultiLevelNeck(config, level_widths)
-        self.text_model = None if config.is_vision_only else BertModel(config.text_config, add_pooling_layer=False)
+        self.text_model = (
+            None if config.is_vision_only else BertModel(config.text_config, add_pooling_layer=False)
+        )
         self.fusion_layers = nn.ModuleList(AesformerFusionLayer(config) for _ in range(config.fusion_layers))
         self.post_init()
 
@@ -426,7 +438,9 @@ class AesformerModel(AesformerPreTrainedModel):
                 f"{(height, width)}. Resize with AesformerImageProcessor (size={height})."
             )
         if not pixel_values.is_floating_point():
-            raise ValueError(f"pixel_values must be floating point (normalised images), got {pixel_values.dtype}.")
+            raise ValueError(
+                f"pixel_values must be floating point (normalised images), got {pixel_values.dtype}."
+            )
         if not torch.isfinite(pixel_values).all():
             raise ValueError("pixel_values contain NaN or inf values.")
 
@@ -551,7 +565,9 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
             self.miaa_text_head = AesformerScoreHead(config)
             self.contrastive_norm = nn.LayerNorm(config.fusion_hidden_size)
             self.contrastive_temperature = nn.Parameter(torch.tensor(float(config.contrastive_temperature)))
-        self.register_buffer("bin_values", torch.tensor(config.bin_values, dtype=torch.float32), persistent=False)
+        self.register_buffer(
+            "bin_values", torch.tensor(config.bin_values, dtype=torch.float32), persistent=False
+        )
         self.post_init()
 
     # -- loading -----------------------------------------------------------------------------------
@@ -565,8 +581,14 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
         if vision_only:
             config = kwargs.pop("config", None)
             if config is None or isinstance(config, str):
-                config_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only") if k in kwargs}
-                config = AesformerConfig.from_pretrained(config or pretrained_model_name_or_path, **config_kwargs)
+                config_kwargs = {
+                    k: kwargs[k]
+                    for k in ("cache_dir", "revision", "token", "local_files_only")
+                    if k in kwargs
+                }
+                config = AesformerConfig.from_pretrained(
+                    config or pretrained_model_name_or_path, **config_kwargs
+                )
             if not config.is_vision_only:
                 logger.warning(
                     "Loading a vision-only AesFormer from a full checkpoint: the comment tower, vision-language "
@@ -575,6 +597,22 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
                 config = config.to_vision_only()
             kwargs["config"] = config
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    @classmethod
+    def from_vision_text_pretrained(
+        cls, vision_model_name_or_path: str, text_model_name_or_path: str | None = None, **config_overrides
+    ) -> AesformerForAesthetic:
+        """A new AesFormer whose towers start from a pretrained timm Swin and BERT (Hub ids or local folders).
+
+        Each fusion layer starts as a copy of one of BERT's last layers (both experts from its feed-forward block);
+        heads and adapters keep their documented initialisation. `text_model_name_or_path=None` builds a
+        vision-only model. `config_overrides` go to [`AesformerConfig`] (e.g. `fusion_layers=2`, `num_bins=7`).
+        """
+        from .pretrained_towers_aesformer import build_from_pretrained_towers
+
+        return build_from_pretrained_towers(
+            cls, vision_model_name_or_path, text_model_name_or_path, **config_overrides
+        )
 
     # -- helpers -----------------------------------------------------------------------------------
     def _predict(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
