@@ -128,6 +128,9 @@ class AesformerConfig(PreTrainedConfig):
             value = getattr(self, name)
             if text is not None:
                 text_value = getattr(text, text_name)
+                # Dropout may differ from the text tower's (a regularisation choice); shapes may not.
+                if name.endswith("dropout_prob") and value is not None:
+                    continue
                 if value is not None and value != text_value:
                     raise ValueError(
                         f"{name}={value!r} disagrees with text_config.{text_name}={text_value!r}: the fusion "
@@ -175,6 +178,25 @@ class AesformerConfig(PreTrainedConfig):
                 raise ValueError(f"AesformerConfig.{name}={getattr(self, name)!r} must be {expected}.")
 
     # ----------------------------------------------------------------------------------------------
+    @property
+    def custom_pipelines(self) -> dict:
+        """The saved `custom_pipelines`, less the tasks this Python process already has registered.
+
+        A saved AesFormer carries its pipeline as remote code, and `transformers.pipeline` insists on
+        `trust_remote_code=True` for any task listed here. Where `aesformer_hf` is installed the task is
+        registered locally, so it is hidden here and `pipeline("image-aesthetics", model=folder)` uses the
+        installed pipeline; `to_dict` (reading `__dict__`) still saves the full entry.
+        """
+        from transformers.pipelines import PIPELINE_REGISTRY
+
+        saved = self.__dict__.get("custom_pipelines") or {}
+        registered = set(PIPELINE_REGISTRY.get_supported_tasks())
+        return {task: spec for task, spec in saved.items() if task not in registered}
+
+    @custom_pipelines.setter
+    def custom_pipelines(self, value: dict | None):
+        self.__dict__["custom_pipelines"] = value
+
     @property
     def is_vision_only(self) -> bool:
         """True when the model has no comment tower (VIAA only)."""

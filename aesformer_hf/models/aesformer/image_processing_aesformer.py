@@ -27,7 +27,8 @@ def _array_to_pil(array: np.ndarray, index: int) -> Image.Image:
             f"Image {index} has shape {array.shape}; expected (height, width), (height, width, channels) or "
             "(channels, height, width) with 1, 3 or 4 channels."
         )
-    if array.shape[-1] not in (1, 3, 4) and array.shape[0] in (1, 3, 4):
+    # Channels-first when the first axis looks like channels and the others like pixels (not like channels).
+    if array.shape[-1] not in (1, 3, 4) and array.shape[0] in (1, 3, 4) and min(array.shape[1:]) > 4:
         array = np.moveaxis(array, 0, -1)
     if array.shape[-1] not in (1, 3, 4):
         raise ValueError(
