@@ -1,0 +1,158 @@
+"""Inference throughput and peak memory of AesFormer, beside a bare timm Swin pass measured in the same run.
+
+For each device/dtype (CPU fp32; CUDA fp32 and bf16 when a GPU is present) and batch size, it times
+VIAA (image only), MIAA (image + `--text-tokens` comment tokens) and the reference: the same timm Swin
+doing `forward_features` on the same batch. The ratio AesFormer / Swin says what the neck, BERT and the
+fusion layers cost on top of the backbone; absolute numbers depend on the machine.
+
+    python benchmarks/bench_inference.py                       # AesFormer-T, batches 1 8 64
+    python benchmarks/bench_inference.py --variant base --batch-sizes 64 256
+    python benchmarks/bench_inference.py --variant test        # tiny config, seconds (smoke test)
+
+Weights are random (no download): speed does not depend on their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+
+import torch
+
+from aesformer_hf import AesformerConfig, AesformerForAesthetic
+from aesformer_hf.testing_utils import tiny_config
+
+
+class PeakRSS:
+    """Samples this process's resident memory every few ms; `peak_mib` is the peak above the starting RSS."""
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * self.page
+
+    def __enter__(self):
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def peak_mib(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def build_model(variant: str) -> AesformerForAesthetic:
+    config = tiny_config(image_size=64) if variant == "test" else AesformerConfig.from_variant(variant)
+    return AesformerForAesthetic(config).eval()
+
+
+def measure(fn, device: torch.device, repeats: int) -> tuple[float, float]:
+    """Median seconds per call and peak memory (MiB) of `fn()` after one warm-up call."""
+    with torch.inference_mode():
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        times = []
+        with PeakRSS() as rss:
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda" else rss.peak_mib
+    return statistics.median(times), peak
+
+
+def run(variant: str, batch_sizes: list[int], text_tokens: int, repeats: int, devices: list[str]) -> list[dict]:
+    rows = []
+    model = build_model(variant)
+    size = model.model.image_size
+    vocab = model.config.text_config.vocab_size
+    for device_name in devices:
+        device = torch.device(device_name)
+        dtypes = [torch.float32] + ([torch.bfloat16] if device.type == "cuda" else [])
+        for dtype in dtypes:
+            model.to(device=device, dtype=dtype)
+            swin = model.model.vision_model.timm_model
+            for batch in batch_sizes:
+                pixels = torch.randn(batch, 3, *size, device=device, dtype=dtype)
+                input_ids = torch.randint(5, vocab, (batch, text_tokens), device=device)
+                input_ids[:, 0] = 2
+                mask = torch.ones_like(input_ids)
+                reps = repeats if batch < 64 or device.type == "cuda" else max(1, repeats // 2)
+                ref_s, ref_mem = measure(lambda: swin.forward_features(pixels), device, reps)
+                for mode, call in (
+                    ("VIAA", lambda: model(pixels)),
+                    ("MIAA", lambda: model(pixels, input_ids=input_ids, attention_mask=mask)),
+                ):
+                    seconds, memory = measure(call, device, reps)
+                    rows.append(
+                        {
+                            "device": device_name,
+                            "dtype": str(dtype).replace("torch.", ""),
+                            "mode": mode,
+                            "batch": batch,
+                            "images_per_s": batch / seconds,
+                            "peak_mib": memory,
+                            "swin_images_per_s": batch / ref_s,
+                            "swin_peak_mib": ref_mem,
+                            "time_ratio": seconds / ref_s,
+                        }
+                    )
+                    print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+HEADER = (
+    f"| {'device':<6} | {'dtype':<8} | {'mode':<4} | {'batch':>5} | {'img/s':>8} | {'peak MiB':>8} "
+    f"| {'Swin img/s':>10} | {'Swin MiB':>8} | {'time / Swin':>11} |"
+)
+
+
+def format_row(row: dict) -> str:
+    return (
+        f"| {row['device']:<6} | {row['dtype']:<8} | {row['mode']:<4} | {row['batch']:>5} | "
+        f"{row['images_per_s']:>8.2f} | {row['peak_mib']:>8.0f} | {row['swin_images_per_s']:>10.2f} | "
+        f"{row['swin_peak_mib']:>8.0f} | {row['time_ratio']:>10.2f}x |"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", default="tiny", choices=["tiny", "small", "base", "test"])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--text-tokens", type=int, default=128, help="comment tokens per image in MIAA")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
+    args = parser.parse_args()
+    devices = args.devices or (["cuda"] if torch.cuda.is_available() else ["cpu"])
+    print(f"AesFormer-{args.variant}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"{'GPU ' + torch.cuda.get_device_name() if 'cuda' in devices else 'CPU'}")
+    print(HEADER)
+    print("|" + "|".join("-" * (len(c) + 0) for c in HEADER.split("|")[1:-1]) + "|")
+    run(args.variant, args.batch_sizes, args.text_tokens, args.repeats, devices)
+
+
+if __name__ == "__main__":
+    main()
