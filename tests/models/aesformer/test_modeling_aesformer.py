@@ -355,3 +355,13 @@ def test_presets():
     assert AesformerConfig().text_config.vocab_size == 28996 and AesformerConfig().fusion_layers == 2
     with pytest.raises(ValueError, match="Unknown AesFormer variant"):
         AesformerConfig.from_variant("huge")
+
+
+def test_adapters_start_near_identity_with_their_own_std():
+    torch.manual_seed(0)
+    model = AesformerForAesthetic(tiny_config(text_hidden_size=64, adapter_init_std=0.001))
+    for adapter in model.model.neck.adapters:
+        for linear in (adapter.down, adapter.up):
+            assert linear.weight.std().item() < 0.002 and linear.bias.abs().max() == 0
+    # Other Linears keep initializer_range (0.02).
+    assert 0.015 < model.viaa_head.dense.weight.std().item() < 0.025
