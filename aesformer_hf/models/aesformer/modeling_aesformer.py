@@ -17,14 +17,18 @@ Everything is a logit over `num_bins` bins whose values run from `score_min` to 
 
 from __future__ import annotations
 
+import copy
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import BertModel, PreTrainedModel, TimmWrapperModel
 from transformers.activations import ACT2FN
+from transformers.dynamic_module_utils import get_relative_import_files
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
@@ -35,6 +39,17 @@ logger = logging.get_logger(__name__)
 
 MIAA = "multimodal"
 VIAA = "vision"
+
+# What `Pipeline.save_pretrained` writes for the registered `image-aesthetics` pipeline; the model writes it too, so
+# that `pipeline("image-aesthetics", model=<saved folder or Hub repo>, trust_remote_code=True)` finds the pipeline.
+PIPELINE_FILE = "pipeline_aesformer.py"
+CUSTOM_PIPELINES = {
+    "image-aesthetics": {
+        "impl": "pipeline_aesformer.ImageAestheticsPipeline",
+        "pt": ["AutoModelForImageClassification"],
+        "type": "multimodal",
+    }
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -238,6 +253,9 @@ class AesformerLevelAdapter(nn.Module):
         self.down = nn.Linear(hidden_size, hidden_size // reduction)
         self.activation = nn.GELU()
         self.up = nn.Linear(hidden_size // reduction, hidden_size)
+        # transformers skips `_init_weights` on parameter-less containers of custom models, so the Linears
+        # themselves carry the mark that selects the adapter initialisation.
+        self.down.is_adapter_linear = self.up.is_adapter_linear = True
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return hidden_states + self.up(self.activation(self.down(hidden_states)))
@@ -323,13 +341,10 @@ class AesformerPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         from transformers import initialization as init
 
-        if isinstance(module, AesformerLevelAdapter):
+        if isinstance(module, nn.Linear) and getattr(module, "is_adapter_linear", False):
             # Near-identity start: the adapters must not disturb the stage-1 features at first.
-            std = self.config.adapter_init_std
-            init.normal_(module.down.weight, mean=0.0, std=std)
-            init.normal_(module.up.weight, mean=0.0, std=std)
-            init.zeros_(module.down.bias)
-            init.zeros_(module.up.bias)
+            init.normal_(module.weight, mean=0.0, std=self.config.adapter_init_std)
+            init.zeros_(module.bias)
         elif isinstance(module, AesformerForAesthetic):
             # A non-persistent buffer: from_pretrained builds on the meta device, so it must be refilled here.
             init.copy_(module.bin_values, torch.tensor(self.config.bin_values, dtype=module.bin_values.dtype))
@@ -613,6 +628,25 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
         return build_from_pretrained_towers(
             cls, vision_model_name_or_path, text_model_name_or_path, **config_overrides
         )
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`save_pretrained`, plus the `image-aesthetics` pipeline when the model's code is saved (remote code).
+
+        `import aesformer_hf` registers the classes for Hub remote code; saving then also writes `custom_pipelines`
+        into `config.json` and copies `pipeline_aesformer.py` (and the files it imports) beside the model code, so
+        `pipeline("image-aesthetics", model=..., trust_remote_code=True)` works where aesformer_hf is not installed.
+        `push_to_hub` saves through this method. A model loaded as remote code without the pipeline file saves as usual.
+        """
+        pipeline_file = Path(__file__).with_name(PIPELINE_FILE)
+        ships_pipeline = self.is_remote_code() and pipeline_file.is_file()
+        if ships_pipeline:
+            self.config.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        is_main_process = kwargs.get("is_main_process", args[0] if args else True)
+        if ships_pipeline and is_main_process:
+            for source in [pipeline_file, *get_relative_import_files(pipeline_file)]:
+                shutil.copyfile(source, Path(save_directory) / Path(source).name)
+        return result
 
     # -- helpers -----------------------------------------------------------------------------------
     def _predict(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
