@@ -1,0 +1,264 @@
+"""From a local copy to Parquet (and the Hub): ``aesformer-hf prepare-dataset`` and its Python twin.
+
+::
+
+    aesformer-hf prepare-dataset ava --data-dir ~/data/AVA --comments ~/data/AVA_comments \\
+        --output ~/data/ava-parquet --num-proc 8 --push-to-hub my-org/ava-aesformer
+
+In Python, ``prepare_dataset("ava", data_dir, output_dir, ...)`` does the same and returns a
+:class:`PreparedDataset`, whose :meth:`~PreparedDataset.load` gives the ``DatasetDict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aesformer_hf.data.ava import read_ava
+from aesformer_hf.data.card import render_dataset_card
+from aesformer_hf.data.jas import read_jas
+from aesformer_hf.data.parquet import (
+    DATA_FOLDER,
+    DEFAULT_MAX_SHARD_BYTES,
+    REPORT_FILENAME,
+    WrittenSplit,
+    write_parquet_splits,
+)
+from aesformer_hf.data.photonet import read_photonet
+from aesformer_hf.data.push import push_dataset_folder
+from aesformer_hf.data.report import BuildReport
+from aesformer_hf.data.schema import SPEC_FILENAME, AestheticDatasetSpec, write_spec_file
+from aesformer_hf.data.source import DatasetSource
+
+DATASET_READERS: dict[str, Callable[..., DatasetSource]] = {
+    "ava": read_ava,
+    "photonet": read_photonet,
+    "jas": read_jas,
+}
+
+
+@dataclass
+class PreparedDataset:
+    """A dataset written to ``output_dir``: its spec, splits, report and (if pushed) Hub URL."""
+
+    output_dir: Path
+    spec: AestheticDatasetSpec
+    splits: dict[str, WrittenSplit]
+    report: BuildReport
+    summary: str
+    hub_url: str | None = None
+
+    def load(self, streaming: bool = False, cache_dir: str | os.PathLike | None = None):
+        """``load_dataset(output_dir)``: a ``DatasetDict`` (or ``IterableDatasetDict`` when streaming)."""
+        from datasets import load_dataset
+
+        return load_dataset(
+            str(self.output_dir), streaming=streaming, cache_dir=None if cache_dir is None else str(cache_dir)
+        )
+
+
+def build_dataset(
+    source: DatasetSource,
+    output_dir: str | os.PathLike,
+    *,
+    num_proc: int = 1,
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PreparedDataset:
+    """Write a parsed ``source`` as Parquet shards + card + spec + report into ``output_dir``."""
+    output = Path(output_dir)
+    _prepare_output_dir(output, overwrite)
+    splits = write_parquet_splits(
+        source, output, num_proc=num_proc, max_shard_bytes=max_shard_bytes, progress=progress
+    )
+    card = render_dataset_card(
+        source.description, source.spec, source.features, splits, source.report, source.notes
+    )
+    (output / "README.md").write_text(card, encoding="utf-8")
+    write_spec_file(source.spec, output)
+    source.report.write_csv(output / REPORT_FILENAME)
+    summary = source.report.summary(source.name, {name: split.num_rows for name, split in splits.items()})
+    summary += "".join(f"\n  note: {note}" for note in source.notes)
+    summary += f"\n  report: {output / REPORT_FILENAME}"
+    return PreparedDataset(output, source.spec, splits, source.report, summary)
+
+
+def prepare_dataset(
+    name: str,
+    data_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    num_proc: int = 1,
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+    overwrite: bool = False,
+    progress: bool = True,
+    push_to_hub: str | None = None,
+    private: bool = True,
+    token: str | None = None,
+    **reader_kwargs,
+) -> PreparedDataset:
+    """Read dataset ``name`` (``"ava"``, ``"photonet"``, ``"jas"``) from ``data_dir``, write it to
+    ``output_dir`` and, with ``push_to_hub="org/name"``, upload it (private unless ``private=False``).
+
+    ``reader_kwargs`` go to :func:`read_ava` / :func:`read_photonet` / :func:`read_jas`
+    (``comments``, ``split_file``, ``images_dir``, ``test_fraction``, ``validation_fraction``, ``seed``).
+    """
+    if name not in DATASET_READERS:
+        raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(DATASET_READERS)}")
+    if Path(output_dir).resolve() == Path(data_dir).resolve():
+        raise ValueError(
+            f"--output must differ from --data-dir ({data_dir}): the build never writes into your copy"
+        )
+    source = DATASET_READERS[name](data_dir, **reader_kwargs)
+    prepared = build_dataset(
+        source,
+        output_dir,
+        num_proc=num_proc,
+        max_shard_bytes=max_shard_bytes,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    if push_to_hub:
+        prepared.hub_url = push_dataset_folder(prepared.output_dir, push_to_hub, private=private, token=token)
+        prepared.summary += f"\n  pushed to {prepared.hub_url} ({'private' if private else 'PUBLIC'})"
+    return prepared
+
+
+def _prepare_output_dir(output: Path, overwrite: bool) -> None:
+    owned = [output / "README.md", output / SPEC_FILENAME, output / REPORT_FILENAME]
+    shards = list((output / DATA_FOLDER).glob("*.parquet")) + list((output / DATA_FOLDER).glob("*.partial"))
+    if not overwrite and (shards or (output / "README.md").exists()):
+        raise FileExistsError(f"{output} already holds a built dataset; pass --overwrite to replace it")
+    for path in shards + owned:  # only what a build writes: nothing else of the user's is touched
+        if path.exists():
+            path.unlink()
+    output.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_size(text: str) -> int:
+    """``"500MB"`` -> 524288000; plain numbers are bytes; KB/MB/GB are powers of 1024."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?)?\s*", text, flags=re.IGNORECASE)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (expected e.g. 500MB or 1GB)")
+    unit = (match.group(2) or "").upper()[:1]
+    return int(float(match.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[unit])
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``prepare-dataset`` on an ``argparse`` subparsers object; sets ``func``."""
+    parser = subparsers.add_parser(
+        "prepare-dataset",
+        help="build a Parquet dataset (and optionally a private Hub repo) from a local AVA, Photo.net or JAS copy",
+        description=__doc__.split("::")[0].strip(),
+    )
+    parser.add_argument("dataset", choices=sorted(DATASET_READERS), help="which dataset --data-dir holds")
+    parser.add_argument(
+        "--data-dir", required=True, type=Path, help="the local copy (layouts: see the README)"
+    )
+    parser.add_argument(
+        "--output", required=True, type=Path, help="folder for data/*.parquet, README.md, report"
+    )
+    parser.add_argument(
+        "--comments",
+        action="append",
+        type=Path,
+        help="AVA comments: <id>.txt folder, '#' file or authors' CSV(s); repeatable",
+    )
+    parser.add_argument(
+        "--split-file",
+        type=Path,
+        help="AVA/Photo.net: list of test ids (.jpgl); JAS: train/val/test.csv or their folder",
+    )
+    parser.add_argument("--images-dir", type=Path, help="where the images are, if not under --data-dir")
+    parser.add_argument(
+        "--test-fraction", type=float, help="seeded random test split when the dataset ships none"
+    )
+    parser.add_argument(
+        "--validation-fraction", type=float, default=0.0, help="seeded validation split taken from train"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the random splits (default 42)")
+    parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload to this Hub dataset repo")
+    parser.add_argument("--public", action="store_true", help="make the Hub repo public (default: private)")
+    parser.add_argument("--token", help="Hub token (default: the logged-in one / HF_TOKEN)")
+    parser.add_argument(
+        "--num-proc", type=int, default=1, help="processes reading and checking images (default 1)"
+    )
+    parser.add_argument(
+        "--max-shard-size",
+        type=parse_size,
+        default=DEFAULT_MAX_SHARD_BYTES,
+        help="size of each Parquet file (default 500MB)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a dataset already built in --output"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_prepare_dataset)
+    return parser
+
+
+def run_prepare_dataset(args: argparse.Namespace) -> int:
+    """Run ``prepare-dataset``; returns the exit code (0 done, 2 bad input, 1 push failed)."""
+    reader_kwargs = {
+        "split_file": args.split_file,
+        "images_dir": args.images_dir,
+        "test_fraction": args.test_fraction,
+        "validation_fraction": args.validation_fraction,
+        "seed": args.seed,
+    }
+    if args.dataset == "ava":
+        reader_kwargs["comments"] = args.comments
+    elif args.comments:
+        print(
+            f"error: --comments applies to AVA only ({args.dataset} ships its own or none)", file=sys.stderr
+        )
+        return 2
+    try:
+        prepared = prepare_dataset(
+            args.dataset,
+            args.data_dir,
+            args.output,
+            num_proc=max(1, args.num_proc),
+            max_shard_bytes=args.max_shard_size,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            **reader_kwargs,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(prepared.summary)
+    if args.push_to_hub:
+        try:
+            prepared.hub_url = push_dataset_folder(
+                args.output, args.push_to_hub, private=not args.public, token=args.token
+            )
+        except Exception as error:  # noqa: BLE001 - the local build is done; say why the upload is not
+            print(
+                f"error: the dataset is built in {args.output} but the push failed: {error}", file=sys.stderr
+            )
+            return 1
+        print(f"pushed to {prepared.hub_url} ({'public' if args.public else 'private'})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aesformer_hf.data.prepare ava --data-dir ...`` (the same as the subcommand)."""
+    parser = argparse.ArgumentParser(prog="aesformer-hf")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["prepare-dataset", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
