@@ -327,7 +327,7 @@ class AesformerMultiLevelNeck(nn.Module):
 class AesformerPreTrainedModel(PreTrainedModel):
     config: AesformerConfig
     config_class = AesformerConfig
-    base_model_prefix = "aesformer"
+    base_model_prefix = "model"
     main_input_name = "pixel_values"
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
@@ -555,7 +555,6 @@ class AesformerModel(AesformerPreTrainedModel):
 class AesformerForAesthetic(AesformerPreTrainedModel):
     """AesFormer with its score heads: predicts the vote distribution, the mean score and the high/low label."""
 
-    base_model_prefix = "model"
     _vision_only_unused_prefixes = (
         r"model\.text_model\.",
         r"model\.fusion_layers\.\d+\.vision_language_expert\.",

@@ -365,3 +365,10 @@ def test_adapters_start_near_identity_with_their_own_std():
             assert linear.weight.std().item() < 0.002 and linear.bias.abs().max() == 0
     # Other Linears keep initializer_range (0.02).
     assert 0.015 < model.viaa_head.dense.weight.std().item() < 0.025
+
+
+def test_automodel_loads_the_base_model_weights_from_a_task_checkpoint(model, tmp_path, pixel_values):
+    model.save_pretrained(tmp_path)
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(base, AesformerModel)
+    torch.testing.assert_close(base(pixel_values).last_hidden_state, model.model(pixel_values).last_hidden_state)

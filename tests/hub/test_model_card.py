@@ -1,0 +1,148 @@
+"""Model cards: measured figures as model-index metadata; the paper's figures only in the body, marked as such."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from aesformer_hf.hub import MeasuredResults, build_model_card, write_model_card
+from aesformer_hf.hub.model_card import REPORTED_BY_PAPER
+from aesformer_hf.testing_utils import tiny_config
+
+MODEL_CARDS = Path(__file__).resolve().parents[2] / "model_cards"
+MEASURED = {
+    "eval_accuracy": 0.7125,
+    "eval_plcc": 0.6312,
+    "eval_srcc": 0.6011,
+    "eval_rmse": 0.52,
+    "eval_loss": 0.3,
+}
+
+
+def _metrics_of(card: ModelCard) -> dict[tuple[str, str], float]:
+    return {
+        (r.task_name.split(",")[1].split()[0], r.metric_type): r.metric_value for r in card.data.eval_results
+    }
+
+
+def test_write_model_card_puts_the_measured_figures_in_model_index(tmp_path):
+    tiny_config(num_bins=7, score_max=7.0).save_pretrained(tmp_path)
+    path = write_model_card(tmp_path, MEASURED, "photonet", "b", "adaptation", dataset_id="someone/photonet")
+    card = ModelCard.load(path)
+    assert card.data.model_name == "AesFormer-B (Photo.net)"
+    assert _metrics_of(card) == {
+        ("VIAA", "accuracy"): 0.7125,  # stage "adaptation" -> VIAA; accuracy as measured, a fraction
+        ("VIAA", "pearsonr"): 0.6312,
+        ("VIAA", "spearmanr"): 0.6011,
+        ("VIAA", "rmse"): 0.52,
+    }  # eval_loss is not a card metric
+    result = card.data.eval_results[0]
+    assert (result.dataset_name, result.dataset_type, result.dataset_split) == (
+        "Photo.net",
+        "someone/photonet",
+        "test",
+    )
+    assert card.data.datasets == ["someone/photonet"]
+    # The architecture comes from the saved config.json: 7 bins on 1..7 and the tiny Swin.
+    assert "7 bins (scores 1..7)" in card.text and "swin_tiny_patch4_window7_224" in card.text
+    assert "| Photo.net | test | VIAA | 71.25 | 0.6312 | 0.6011 | 0.5200 |" in card.text
+
+
+def test_paper_figures_are_in_the_body_marked_and_never_in_the_metadata(tmp_path):
+    path = write_model_card(tmp_path, MEASURED, "AVA", "tiny", "multimodal")
+    card = ModelCard.load(path)
+    assert "Reported by the paper (not reproduced by this package)" in card.text
+    assert "| AVA | MIAA | 90.09 | 0.905 | 0.899 |" in card.text
+    assert "| AVA | VIAA | 85.10 | 0.777 | 0.768 |" in card.text
+    measured = set(_metrics_of(card).values())
+    reported = {v for (variant, _, _), values in REPORTED_BY_PAPER.items() for v in values.values()}
+    assert not measured & (reported | {v / 100 for v in reported})
+    assert {mode for mode, _ in _metrics_of(card)} == {"MIAA"}  # stage "multimodal" -> MIAA
+
+
+def test_several_evaluations_and_nan_metrics():
+    results = [
+        MeasuredResults({"test_plcc": 0.5, "test_srcc": float("nan"), "test_emd_r1": 0.07}, "ava", "miaa"),
+        MeasuredResults({"plcc": 0.4}, "JAS", "VIAA", split="validation"),
+    ]
+    card = build_model_card(results, variant="custom-small", stage="adaptation")
+    metrics = _metrics_of(card)
+    assert metrics == {("MIAA", "pearsonr"): 0.5, ("MIAA", "emd"): 0.07, ("VIAA", "pearsonr"): 0.4}
+    assert card.data.model_name == "custom-small (AVA)"
+    assert "reports no figures for this configuration" in card.text
+    assert (
+        "@inproceedings{amirshahi2015jenaesthetics" in card.text
+        and "@inproceedings{murray2012ava" in card.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metrics": {"accuracy": 90.3}}, r"accuracy=90.3 .* fraction"),
+        ({"metrics": {"eval_loss": 0.2, "epoch": 3}}, r"No known metric among \['epoch', 'eval_loss'\]"),
+        ({"stage": "finetune"}, r"stage='finetune' is not an AesFormer training stage"),
+        ({"mode": "text"}, r"mode='text' is not an AesFormer mode"),
+        ({"dataset_name": " "}, r"dataset_name is empty"),
+    ],
+)
+def test_write_model_card_errors_name_the_input(tmp_path, kwargs, message):
+    arguments = {
+        "metrics": {"plcc": 0.5},
+        "dataset_name": "AVA",
+        "variant": "t",
+        "stage": "adaptation",
+        **kwargs,
+    }
+    with pytest.raises(ValueError, match=message):
+        write_model_card(tmp_path, **arguments)
+    assert not (tmp_path / "README.md").exists()
+
+
+@pytest.mark.parametrize(("file_name", "variant"), [("aesformer-t.md", "tiny"), ("aesformer-b.md", "base")])
+def test_hand_written_cards_are_complete_and_mark_the_paper_figures(file_name, variant):
+    card = ModelCard.load(MODEL_CARDS / file_name)
+    text = card.text
+    for section in (
+        "Intended use",
+        "How to use",
+        "Architecture",
+        "Training recipe",
+        "Datasets and licences",
+        "Limitations",
+        "Citation",
+    ):
+        assert re.search(rf"^## {section}", text, flags=re.MULTILINE), f"{file_name} lacks '## {section}'"
+    assert "## Figures reported by the paper (not measured by aesformer-hf)" in text
+    assert card.data.eval_results is None  # no measured figures, so no model-index
+    for (key, dataset, mode), values in REPORTED_BY_PAPER.items():
+        if key != variant:
+            continue
+        row = next((line for line in text.splitlines() if line.startswith(f"| {dataset} | {mode} ")), None)
+        assert row is not None, f"{file_name} has no row for {dataset} {mode}"
+        for value in values.values():
+            assert any(math.isclose(float(cell), value) for cell in re.findall(r"\d+\.\d+", row)), (
+                row,
+                value,
+            )
+    for licence_word in ("AVA", "Photo.net", "JAS", "redistribut"):
+        assert licence_word in text
+
+
+def test_generated_card_text_loads_back_as_a_card(tmp_path):
+    path = write_model_card(tmp_path, {"accuracy": 0.8}, "AVA", "base", "adaptation", license="apache-2.0")
+    card = ModelCard.load(path)
+    assert card.data.license == "apache-2.0"
+    assert json.loads(json.dumps(card.data.to_dict()))["model-index"][0]["name"] == "AesFormer-B (AVA)"
+
+
+def test_stage_names_match_the_training_package():
+    from aesformer_hf.hub import model_card
+    from aesformer_hf.training import stages
+
+    assert model_card.STAGES == stages.STAGES
