@@ -15,6 +15,7 @@ Weights are random (no download): speed does not depend on their values.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import threading
@@ -67,7 +68,8 @@ def build_model(variant: str) -> AesformerForAesthetic:
 def measure(fn, device: torch.device, repeats: int) -> tuple[float, float]:
     """Median seconds per call and peak memory (MiB) of `fn()` after one warm-up call."""
     with torch.inference_mode():
-        fn()
+        for _ in range(2):  # warm-up: allocator, kernels, lazy init
+            fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -84,33 +86,65 @@ def measure(fn, device: torch.device, repeats: int) -> tuple[float, float]:
     return statistics.median(times), peak
 
 
-def run(variant: str, batch_sizes: list[int], text_tokens: int, repeats: int, devices: list[str]) -> list[dict]:
+def _inputs(model, batch: int, text_tokens: int, device, dtype):
+    pixels = torch.randn(batch, 3, *model.model.image_size, device=device, dtype=dtype)
+    input_ids = torch.randint(5, model.config.text_config.vocab_size, (batch, text_tokens), device=device)
+    input_ids[:, 0] = 2  # [CLS]
+    return pixels, input_ids, torch.ones_like(input_ids)
+
+
+def measure_case(
+    variant: str, device_name: str, dtype_name: str, mode: str, batch: int, text_tokens: int, repeats: int
+) -> tuple[float, float]:
+    """Seconds per batch and peak MiB of one (mode, batch) case: "swin" (reference), "VIAA" or "MIAA"."""
+    torch.manual_seed(0)
+    device, dtype = torch.device(device_name), getattr(torch, dtype_name)
+    model = build_model(variant).to(device=device, dtype=dtype)
+    pixels, input_ids, mask = _inputs(model, batch, text_tokens, device, dtype)
+    swin = model.model.vision_model.timm_model
+    calls = {
+        "swin": lambda: swin.forward_features(pixels),
+        "VIAA": lambda: model(pixels),
+        "MIAA": lambda: model(pixels, input_ids=input_ids, attention_mask=mask),
+    }
+    return measure(calls[mode], device, repeats)
+
+
+def _child(queue, args):
+    queue.put(measure_case(*args))
+
+
+def measure_isolated(*args) -> tuple[float, float]:
+    """On CPU each case runs in a fresh process, so that one case's freed-but-cached memory cannot hide the
+    next case's peak; on CUDA the allocator's own peak statistics are exact, so cases share the process."""
+    if args[1].startswith("cuda"):
+        return measure_case(*args)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(queue, args))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def run(
+    variant: str, batch_sizes: list[int], text_tokens: int, repeats: int, devices: list[str]
+) -> list[dict]:
     rows = []
-    model = build_model(variant)
-    size = model.model.image_size
-    vocab = model.config.text_config.vocab_size
     for device_name in devices:
-        device = torch.device(device_name)
-        dtypes = [torch.float32] + ([torch.bfloat16] if device.type == "cuda" else [])
+        dtypes = ["float32"] + (["bfloat16"] if device_name.startswith("cuda") else [])
         for dtype in dtypes:
-            model.to(device=device, dtype=dtype)
-            swin = model.model.vision_model.timm_model
             for batch in batch_sizes:
-                pixels = torch.randn(batch, 3, *size, device=device, dtype=dtype)
-                input_ids = torch.randint(5, vocab, (batch, text_tokens), device=device)
-                input_ids[:, 0] = 2
-                mask = torch.ones_like(input_ids)
-                reps = repeats if batch < 64 or device.type == "cuda" else max(1, repeats // 2)
-                ref_s, ref_mem = measure(lambda: swin.forward_features(pixels), device, reps)
-                for mode, call in (
-                    ("VIAA", lambda: model(pixels)),
-                    ("MIAA", lambda: model(pixels, input_ids=input_ids, attention_mask=mask)),
-                ):
-                    seconds, memory = measure(call, device, reps)
+                reps = repeats if batch < 64 or device_name.startswith("cuda") else max(1, repeats // 2)
+                case = (variant, device_name, dtype)
+                ref_s, ref_mem = measure_isolated(*case, "swin", batch, text_tokens, reps)
+                for mode in ("VIAA", "MIAA"):
+                    seconds, memory = measure_isolated(*case, mode, batch, text_tokens, reps)
                     rows.append(
                         {
                             "device": device_name,
-                            "dtype": str(dtype).replace("torch.", ""),
+                            "dtype": dtype,
                             "mode": mode,
                             "batch": batch,
                             "images_per_s": batch / seconds,
@@ -139,7 +173,9 @@ def format_row(row: dict) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--variant", default="tiny", choices=["tiny", "small", "base", "test"])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--text-tokens", type=int, default=128, help="comment tokens per image in MIAA")
@@ -147,8 +183,10 @@ def main():
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
     args = parser.parse_args()
     devices = args.devices or (["cuda"] if torch.cuda.is_available() else ["cpu"])
-    print(f"AesFormer-{args.variant}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{'GPU ' + torch.cuda.get_device_name() if 'cuda' in devices else 'CPU'}")
+    print(
+        f"AesFormer-{args.variant}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"{'GPU ' + torch.cuda.get_device_name() if 'cuda' in devices else 'CPU'}"
+    )
     print(HEADER)
     print("|" + "|".join("-" * (len(c) + 0) for c in HEADER.split("|")[1:-1]) + "|")
     run(args.variant, args.batch_sizes, args.text_tokens, args.repeats, devices)
