@@ -1,15 +1,17 @@
 """A small synthetic aesthetics dataset made offline from the photographs scikit-image ships.
 
 Real IAA datasets (AVA, Photo.net, JAS) may not be redistributed, so demos, tutorials and tests
-need data that anyone can build in seconds without a download. Each public-domain / CC0 colour
-photograph bundled with scikit-image is degraded at graded strengths (blur, noise, under- and
-over-exposure, low contrast, JPEG blocking, a tilted horizon, a poor crop), and a crowd of
-simulated voters rates every version: the worse the flaw, the lower the votes. Comments name the
-flaw and its severity, so the multimodal path has something to read.
+need data that anyone can build in seconds without a download. Each public-domain / CC0
+photograph bundled with scikit-image (colour and black-and-white photos, a micrograph, three
+texture photos) is brought to a standard exposure, then degraded at graded strengths (blur,
+noise, under- and over-exposure, low contrast, JPEG blocking, a tilted horizon, a poor crop), and
+a crowd of simulated voters rates every version: the worse the flaw, the lower the votes.
+Comments name the flaw and its severity, so the multimodal path has something to read.
 
 The score is mostly a function of the strength (the kind of flaw shifts it a little), and the
-flaws are strong enough to see at a glance, so a small vision model trained on a few photos for a
-couple of minutes ranks the versions of photos it has never seen.
+flaws are strong enough to see at a glance, even after a model downsizes the image to 64 px. The
+test split holds photos never seen in training, so it measures whether a model learnt the flaws
+rather than the photos.
 
 Columns follow :mod:`aesformer_hf.data.schema` (``image``, ``image_id``, ``votes``,
 ``distribution``, ``score``, ``label``, ``comments``) plus ``degradation`` (``"none"`` for clean
@@ -46,17 +48,26 @@ def _load_skimage_photo(name: str) -> np.ndarray:
     return photo[..., :3]
 
 
-# Photographs bundled inside scikit-image (no pooch download), each public domain or CC0 (see
-# each loader's docstring in skimage.data): the colour ones, plus two black-and-white ones for
-# variety of content. Left out: ``stereo_motorcycle`` (its Middlebury licence is not stated as
-# public domain), ``hubble_deep_field`` (almost black already, so exposure, contrast and tilt flaws
-# barely show) and the micrographs, textures and scans.
+# Photographs bundled inside scikit-image (no pooch download), each public domain, CC0 or with
+# no known copyright restrictions (see each loader's docstring in skimage.data): colour and
+# black-and-white photos, a stained micrograph and three texture photos, so that "clean" covers
+# smooth and detailed, warm and grey content. Left out: ``stereo_motorcycle`` (its Middlebury
+# licence is not stated as public domain), ``hubble_deep_field`` (almost black already, so
+# exposure, contrast and tilt flaws barely show), ``retina`` (its black surround looks like the
+# black corners of a tilted frame), ``clock`` (motion-blurred on purpose), ``moon`` and ``cell``
+# (smooth enough to pass for blurred) and the scans of text. The order matters: ``num_photos``
+# takes the first ones.
 SOURCE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     "astronaut": lambda: _load_skimage_photo("astronaut"),  # colour, NASA, public domain
     "chelsea": lambda: _load_skimage_photo("chelsea"),  # colour, a cat, CC0 (Stefan van der Walt)
     "rocket": lambda: _load_skimage_photo("rocket"),  # colour, SpaceX, public domain
     "camera": lambda: _load_skimage_photo("camera"),  # black and white, CC0 (Lav Varshney)
     "coins": lambda: _load_skimage_photo("coins"),  # black and white, Brooklyn Museum, no known restrictions
+    # colour micrograph, no known restrictions
+    "immunohistochemistry": lambda: _load_skimage_photo("immunohistochemistry"),
+    "brick": lambda: _load_skimage_photo("brick"),  # black and white texture, CC0 (cc0textures.com)
+    "grass": lambda: _load_skimage_photo("grass"),  # black and white texture, CC0 (cc0textures.com)
+    "gravel": lambda: _load_skimage_photo("gravel"),  # black and white texture, CC0 (cc0textures.com)
     "coffee": lambda: _load_skimage_photo("coffee"),  # colour, CC0 (Rachel Michetti)
 }
 DEFAULT_HELD_OUT_PHOTOS = ("coffee",)
@@ -90,7 +101,7 @@ _OVEREXPOSURE_GAIN = (1.0, 1.2, 1.4, 1.6, 1.8)  # then clipped: blown highlights
 _CONTRAST_KEPT = (1.0, 0.5, 0.3, 0.18, 0.1)  # fraction of the deviation from the mean grey kept
 _JPEG_QUALITY = (95, 15, 8, 4, 1)
 _TILT_DEGREES = (0.0, 6.0, 12.0, 20.0, 30.0)
-_CROP_FRACTION = (1.0, 0.6, 0.45, 0.33, 0.25)  # side of the kept window / short side of the photo
+_CROP_FRACTION = (1.0, 0.6, 0.45, 0.33, 0.25)  # side of the kept window / side of the image
 
 # How the crowd rates it: mean = _CLEAN_MEAN - _MEAN_DROP_PER_STRENGTH * strength * severity.
 _CLEAN_MEAN = 7.4
@@ -198,8 +209,8 @@ def build_synthetic_aesthetics(
 
     Every source photo gives, for each degradation and each strength > 0, ``variants`` degraded
     versions (each a slightly different square crop), plus ``len(degradations) * variants`` clean
-    versions when 0 is among ``strengths``. The defaults give 6 photos x 8 degradations x 5
-    strengths = 240 images of 224 x 224 px (200 train from 5 photos, 40 test from ``coffee``);
+    versions when 0 is among ``strengths``. The defaults give 10 photos x 8 degradations x 5
+    strengths = 400 images of 224 x 224 px (360 train from 9 photos, 40 test from ``coffee``);
     building them takes a few seconds.
 
     Args:
@@ -231,7 +242,7 @@ def build_synthetic_aesthetics(
 
     rows: dict[str, list[dict]] = {"train": [], "test": []}
     for photo in photos:
-        source = SOURCE_PHOTOS[photo]()
+        source = _standardise_tones(SOURCE_PHOTOS[photo]())
         split = "test" if photo in held_out else "train"
         for degradation, strength, variant, image_id in _versions_of(
             photo, strengths, degradations, variants
@@ -329,6 +340,22 @@ def _rng_for(seed: int, photo: str, degradation: str, strength: int, variant: in
 # Images
 
 
+def _standardise_tones(photo: np.ndarray) -> np.ndarray:
+    """Stretch a photo's tones to the full range and its mean brightness to mid-grey (uint8 -> uint8).
+
+    The clean version then is "well exposed" by construction: exposure and contrast flaws are
+    departures from one standard, not from whatever the source photo happened to be.
+    """
+    image = photo.astype(np.float32) / 255.0
+    luminance = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    low, high = np.percentile(luminance, [0.5, 99.5])
+    image = np.clip((image - low) / max(high - low, 1e-3), 0.0, 1.0)
+    mean = float(np.clip((image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).mean(), 0.05, 0.95))
+    # A gamma that maps the mean luminance to ~0.45, bounded so no photo is bent out of shape.
+    gamma = float(np.clip(np.log(0.45) / np.log(mean), 0.5, 2.0))
+    return np.round(np.power(image, gamma) * 255.0).astype(np.uint8)
+
+
 def _render(
     source: np.ndarray, degradation: str, strength: int, size: int, rng: np.random.Generator
 ) -> Image.Image:
@@ -356,14 +383,16 @@ def _square_view(source: np.ndarray, size: int, rng: np.random.Generator) -> np.
 
 
 def _poor_crop(source: np.ndarray, fraction: float, size: int, rng: np.random.Generator) -> np.ndarray:
-    # A small window pushed towards a random corner: the subject is cut off, and the window,
-    # enlarged to full size, is soft, as an aggressive crop of a real photo would be.
-    height, width = source.shape[:2]
-    side = max(8, int(min(height, width) * fraction))
-    top = int((height - side) * _near_an_edge(rng))
-    left = int((width - side) * _near_an_edge(rng))
-    crop = source[top : top + side, left : left + side]
-    return _resize(crop, size, resample=Image.Resampling.BILINEAR)
+    # A small window of the standard view, pushed towards a random corner and enlarged back to
+    # full size: the subject is cut off and the enlargement (1 / fraction times) is soft, as an
+    # aggressive crop would be. Cropping the view, not the source, makes the softness the same
+    # for every photo whatever its resolution.
+    view = _square_view(source, size, rng)
+    side = max(4, round(size * fraction))
+    top = round((size - side) * _near_an_edge(rng))
+    left = round((size - side) * _near_an_edge(rng))
+    window = np.round(view[top : top + side, left : left + side] * 255.0)
+    return _resize(window, size, resample=Image.Resampling.BILINEAR)
 
 
 def _near_an_edge(rng: np.random.Generator) -> float:

@@ -10,7 +10,9 @@ MAX_TEMPERATURE = 0.5
 
 @torch.no_grad()
 def clamp_temperature_(
-    temperature: torch.Tensor, min_temperature: float = MIN_TEMPERATURE, max_temperature: float = MAX_TEMPERATURE
+    temperature: torch.Tensor,
+    min_temperature: float = MIN_TEMPERATURE,
+    max_temperature: float = MAX_TEMPERATURE,
 ) -> torch.Tensor:
     """Clamp a learnable temperature parameter in place to [min_temperature, max_temperature].
 

@@ -17,7 +17,9 @@ def test_equals_emd_plus_ten_mse_computed_independently():
 
     assert AdaptationLoss()(pred, target).item() == pytest.approx(emd + 10 * mse, abs=3e-6)
     assert AdaptationLoss(emd_weight=0.0, mse_weight=1.0)(pred, target).item() == pytest.approx(mse, abs=1e-7)
-    assert AdaptationLoss(emd_weight=2.0, mse_weight=0.0)(pred, target).item() == pytest.approx(2 * emd, abs=3e-6)
+    assert AdaptationLoss(emd_weight=2.0, mse_weight=0.0)(pred, target).item() == pytest.approx(
+        2 * emd, abs=3e-6
+    )
 
 
 def test_zero_and_finite_gradient_at_the_target():

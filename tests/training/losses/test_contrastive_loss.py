@@ -34,8 +34,12 @@ def reference_loss(inputs: dict, temperature: float) -> float:
     arrays = {name: tensor.double().numpy() for name, tensor in inputs.items() if tensor is not None}
     image_queue = arrays.get("image_queue", np.zeros((0, arrays["image_features"].shape[1])))
     text_queue = arrays.get("text_queue", np.zeros((0, arrays["text_features"].shape[1])))
-    i2t = cross_entropy_on_diagonal(arrays["image_features"], np.vstack([arrays["text_features_m"], text_queue]))
-    t2i = cross_entropy_on_diagonal(arrays["text_features"], np.vstack([arrays["image_features_m"], image_queue]))
+    i2t = cross_entropy_on_diagonal(
+        arrays["image_features"], np.vstack([arrays["text_features_m"], text_queue])
+    )
+    t2i = cross_entropy_on_diagonal(
+        arrays["text_features"], np.vstack([arrays["image_features_m"], image_queue])
+    )
     return (i2t + t2i) / 2
 
 
@@ -85,7 +89,9 @@ def test_temperature_is_clamped_to_the_documented_range():
     inputs = make_inputs(4, 4)
     loss_fn = ImageTextContrastiveLoss()
     assert loss_fn(**inputs, temperature=10.0).item() == pytest.approx(reference_loss(inputs, 0.5), rel=1e-5)
-    assert loss_fn(**inputs, temperature=1e-6).item() == pytest.approx(reference_loss(inputs, 0.001), rel=1e-5)
+    assert loss_fn(**inputs, temperature=1e-6).item() == pytest.approx(
+        reference_loss(inputs, 0.001), rel=1e-5
+    )
 
     parameter = torch.nn.Parameter(torch.tensor(0.9))
     clamp_temperature_(parameter)
@@ -120,6 +126,8 @@ def test_bfloat16_features_are_handled_in_float32():
 def test_rejects_mismatched_shapes():
     inputs = make_inputs(4, 4)
     with pytest.raises(ValueError, match="text_features_m must have shape"):
-        ImageTextContrastiveLoss()(**dict(inputs, text_features_m=inputs["text_features_m"][:3]), temperature=0.07)
+        ImageTextContrastiveLoss()(
+            **dict(inputs, text_features_m=inputs["text_features_m"][:3]), temperature=0.07
+        )
     with pytest.raises(ValueError, match="text_queue must have shape"):
         ImageTextContrastiveLoss()(**dict(inputs, text_queue=torch.zeros(4, 8)), temperature=0.07)

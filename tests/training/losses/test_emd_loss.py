@@ -54,7 +54,9 @@ def test_reduction_none_gives_one_value_per_sample():
 @pytest.mark.parametrize("r", [1.0, 2.0])
 def test_zero_when_equal(r):
     distribution = random_distributions(4, 10, seed=2)
-    assert EarthMoversDistanceLoss(r=r)(distribution, distribution.clone()).item() == pytest.approx(0.0, abs=1e-7)
+    assert EarthMoversDistanceLoss(r=r)(distribution, distribution.clone()).item() == pytest.approx(
+        0.0, abs=1e-7
+    )
 
 
 def test_gradient_is_finite_when_prediction_equals_target():

@@ -12,7 +12,9 @@ def test_hand_computed_value():
     expected = (0.0**2 + 1.0**2 + 0.3**2) / 3
     assert ScoreMSELoss()(pred, target, bins).item() == pytest.approx(expected, abs=1e-6)
     assert ScoreMSELoss(bin_values=bins)(pred, target).item() == pytest.approx(expected, abs=1e-6)
-    assert ScoreMSELoss(bin_values=bins)(pred, target.unsqueeze(1)).item() == pytest.approx(expected, abs=1e-6)
+    assert ScoreMSELoss(bin_values=bins)(pred, target.unsqueeze(1)).item() == pytest.approx(
+        expected, abs=1e-6
+    )
 
 
 def test_unit_interval_bins_for_jas():

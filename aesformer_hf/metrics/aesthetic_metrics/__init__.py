@@ -1,0 +1,1 @@
+"""The aesthetic metrics `evaluate` module (load its folder with ``evaluate.load``)."""
