@@ -1,0 +1,41 @@
+"""Training AesFormer with the `transformers.Trainer` API: the two stages of DESIGN §3.
+
+* [`AesformerTrainingArguments`]: `TrainingArguments` plus `stage` (`"multimodal"` | `"adaptation"`) and the
+  loss weights;
+* [`AesformerTrainer`]: the `Trainer` subclass (stage freezing, losses, momentum contrast in checkpoints);
+* [`AesformerDataCollator`]: raw dataset rows -> batches (training / evaluation transforms, comment tokens);
+* [`MomentumContrast`]: the momentum encoders and queues of the contrastive objective (training state);
+* [`AestheticMetricsForTrainer`]: `compute_metrics` with the paper's metrics;
+* `losses`: one loss per file.
+"""
+
+from .collator import AesformerDataCollator, default_train_resize_size, keep_rows_with_comments
+from .evaluation import AestheticMetricsForTrainer
+from .momentum import MOMENTUM_STATE_FILENAME, MomentumContrast
+from .stages import (
+    ADAPTATION,
+    MULTIMODAL,
+    STAGES,
+    ParameterCounts,
+    is_trained_in_stage,
+    prepare_model_for_stage,
+)
+from .trainer import AesformerTrainer
+from .training_args import AesformerTrainingArguments
+
+__all__ = [
+    "ADAPTATION",
+    "MOMENTUM_STATE_FILENAME",
+    "MULTIMODAL",
+    "STAGES",
+    "AesformerDataCollator",
+    "AesformerTrainer",
+    "AesformerTrainingArguments",
+    "AestheticMetricsForTrainer",
+    "MomentumContrast",
+    "ParameterCounts",
+    "default_train_resize_size",
+    "is_trained_in_stage",
+    "keep_rows_with_comments",
+    "prepare_model_for_stage",
+]

@@ -1,0 +1,253 @@
+"""The data collator that turns rows of an aesthetics `datasets.Dataset` into AesFormer batches.
+
+Rows carry raw columns (DESIGN §5): `image` (PIL image, `{"bytes", "path"}` or a path), `distribution`
+(`num_bins` probabilities) or, for score-only datasets such as JAS, `score`, optionally `comments`
+(list of strings) and `image_id`. The collator
+
+* applies the training transform (resize to `resize_size`, random horizontal flip, random crop to the
+  processor's `size`: 256 then 224 by default) or the evaluation transform (the image processor's resize
+  to `size`, no crop), then normalises;
+* cleans and tokenises the comments (multimodal batches only: tokenising never happens inside the model);
+* checks the targets and raises a `ValueError` naming the row (its `image_id` when present) for a
+  missing distribution, a wrong number of bins, NaN/inf, negative values or rows that do not sum to 1,
+  and, in multimodal batches, for rows without comments.
+
+Rows without comments cannot go through the multimodal path: filter them out first with
+[`keep_rows_with_comments`] (stage 1 does; stage 2 reads no comments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..models.aesformer.image_processing_aesformer import to_rgb_pil
+from ..models.aesformer.processing_aesformer import MAX_TEXT_TOKENS, clean_comments, has_comments
+
+# Tolerance on "a distribution sums to 1": float32 storage of ~10 probabilities is good to ~1e-6.
+_SUM_TOLERANCE = 1e-3
+# The paper's training resize: 256 before a 224 crop.
+_TRAIN_RESIZE_RATIO = 256 / 224
+
+
+def default_train_resize_size(size: int) -> int:
+    """Side that training images are resized to before a random crop to `size` (256 for 224)."""
+    return int(round(size * _TRAIN_RESIZE_RATIO))
+
+
+def keep_rows_with_comments(dataset, column: str = "comments", num_proc: int | None = None):
+    """The rows of `dataset` whose comments leave some text after cleaning (what stage 1 can train on)."""
+    if column not in dataset.column_names:
+        raise ValueError(
+            f"The dataset has no {column!r} column (columns: {dataset.column_names}); multimodal training "
+            "needs the users' comments."
+        )
+    return dataset.filter(
+        has_comments, input_columns=column, num_proc=num_proc, desc="Keeping rows with comments"
+    )
+
+
+def _row_name(row: Mapping[str, Any], index: int) -> str:
+    image_id = row.get("image_id")
+    return f"row {index} of the batch" + (f" (image_id {image_id!r})" if image_id is not None else "")
+
+
+def _load_image(value: Any, row_name: str) -> Image.Image:
+    """A dataset's image cell (PIL, `{"bytes", "path"}`, a path, an array) -> 8-bit RGB PIL."""
+    if value is None:
+        raise ValueError(f"{row_name} has no image (the 'image' column is None).")
+    if isinstance(value, Mapping):
+        if value.get("bytes"):
+            value = Image.open(io.BytesIO(value["bytes"]))
+        elif value.get("path"):
+            value = value["path"]
+        else:
+            raise ValueError(f"{row_name} has an image cell with neither bytes nor path.")
+    if isinstance(value, (str, os.PathLike)):
+        value = Image.open(value)
+    try:
+        return to_rgb_pil(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{row_name}: {error}") from error
+
+
+@dataclass
+class AesformerDataCollator:
+    r"""
+    Collates rows of an aesthetics dataset into `pixel_values`, `labels` and, for multimodal batches, the
+    tokenised comments.
+
+    Args:
+        processor ([`AesformerProcessor`] or [`AesformerImageProcessor`]): its image processor gives `size`, the
+            resampling filter and the normalisation; its tokenizer tokenises the comments (a multimodal collator
+            needs one).
+        multimodal (`bool`, defaults to `True`): tokenise the comments (stage 1, MIAA). `False` ignores them (stage
+            2, VIAA).
+        training (`bool`, defaults to `True`): the random training transform; `False` the evaluation transform.
+            [`AesformerTrainer`] uses `for_evaluation()` of the training collator for its evaluation data.
+        num_bins (`int`, optional): bins a `distribution` must have; [`AesformerTrainer`] sets it from the model.
+            Left `None`, the first row decides and the others must agree.
+        resize_size (`int`, optional): training resize side; defaults to `round(size * 256 / 224)`.
+        max_text_tokens (`int`, defaults to 512): comment tokens kept per image (truncation).
+        generator (`torch.Generator`, optional): source of the flips and crops; by default torch's global
+            generator, which `Trainer` seeds and restores when resuming, so runs repeat exactly.
+
+    Returns (from `__call__`), a dict of tensors:
+        `pixel_values` `(batch, 3, size, size)` float32, normalised;
+        `labels` `(batch, num_bins)` float32 distributions, or `(batch,)` scores for score-only data;
+        multimodal only: `input_ids`, `attention_mask`, `token_type_ids` `(batch, text_tokens)`.
+    """
+
+    processor: Any
+    multimodal: bool = True
+    training: bool = True
+    num_bins: int | None = None
+    resize_size: int | None = None
+    max_text_tokens: int = MAX_TEXT_TOKENS
+    image_column: str = "image"
+    comments_column: str = "comments"
+    generator: torch.Generator | None = None
+
+    def __post_init__(self):
+        self.image_processor = getattr(self.processor, "image_processor", self.processor)
+        if not hasattr(self.image_processor, "normalize_pil"):
+            raise TypeError(
+                f"processor is a {type(self.processor).__name__}; expected an AesformerProcessor or an "
+                "AesformerImageProcessor."
+            )
+        self.tokenizer = getattr(self.processor, "tokenizer", None)
+        if self.multimodal and self.tokenizer is None:
+            raise ValueError(
+                "A multimodal collator tokenises comments, but the processor has no tokenizer: pass an "
+                "AesformerProcessor, or set multimodal=False for vision-only training."
+            )
+        self.size = int(self.image_processor.size)
+        if self.resize_size is None:
+            self.resize_size = default_train_resize_size(self.size)
+        if self.resize_size < self.size:
+            raise ValueError(
+                f"resize_size={self.resize_size} is smaller than the crop size {self.size}: training images are "
+                "resized to resize_size, then randomly cropped to the processor's size."
+            )
+
+    def for_evaluation(self) -> AesformerDataCollator:
+        """The same collator with the evaluation transform (resize to `size`, no flip, no crop)."""
+        return dataclasses.replace(self, training=False)
+
+    # -- images ------------------------------------------------------------------------------------
+    def train_transform(self, image: Image.Image) -> torch.Tensor:
+        """RGB PIL -> `(3, size, size)`: resize to `resize_size`, flip with p=0.5, random crop, normalise."""
+        resample = self.image_processor.resample
+        resized = image.resize((self.resize_size, self.resize_size), resample=resample)
+        margin = self.resize_size - self.size
+        top, left = torch.randint(0, margin + 1, (2,), generator=self.generator).tolist()
+        cropped = resized.crop((left, top, left + self.size, top + self.size))
+        if torch.rand((), generator=self.generator) < 0.5:
+            cropped = cropped.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return self.image_processor.normalize_pil(cropped)
+
+    def eval_transform(self, image: Image.Image) -> torch.Tensor:
+        """RGB PIL -> `(3, size, size)`, exactly as the image processor (resize, no crop, normalise)."""
+        resized = image.resize((self.size, self.size), resample=self.image_processor.resample)
+        return self.image_processor.normalize_pil(resized)
+
+    # -- targets -----------------------------------------------------------------------------------
+    def _distributions(self, rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        expected_bins = self.num_bins
+        distributions = []
+        for index, row in enumerate(rows):
+            name = _row_name(row, index)
+            value = row.get("distribution")
+            if value is None:
+                raise ValueError(
+                    f"{name} has no 'distribution' (None) while the dataset has that column; every row needs its "
+                    "vote distribution."
+                )
+            array = np.asarray(value, dtype=np.float64)
+            if expected_bins is None:
+                expected_bins = int(array.size)
+            if array.ndim != 1 or array.size != expected_bins:
+                raise ValueError(
+                    f"{name} has a distribution of shape {array.shape}; expected {expected_bins} bins (one "
+                    "probability per score bin of the model)."
+                )
+            if not np.isfinite(array).all():
+                raise ValueError(f"{name} has NaN or inf in its distribution: {array.tolist()}.")
+            if (array < 0).any() or abs(array.sum() - 1.0) > _SUM_TOLERANCE:
+                raise ValueError(
+                    f"{name} has a distribution that is not a probability distribution (non-negative, summing "
+                    f"to 1): it sums to {array.sum():.6g}. Divide vote counts by their total."
+                )
+            distributions.append(array)
+        return torch.tensor(np.stack(distributions), dtype=torch.float32)
+
+    @staticmethod
+    def _scores(rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        scores = []
+        for index, row in enumerate(rows):
+            value = row.get("score")
+            if value is None or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+                raise ValueError(
+                    f"{_row_name(row, index)} has score {value!r}; expected a finite number (the mean rating)."
+                )
+            scores.append(float(value))
+        return torch.tensor(scores, dtype=torch.float32)
+
+    def _labels(self, rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        if "distribution" in rows[0]:
+            return self._distributions(rows)
+        if "score" in rows[0]:
+            return self._scores(rows)
+        raise ValueError(
+            f"The rows have neither a 'distribution' nor a 'score' column (columns: {sorted(rows[0])}). "
+            "Train on vote distributions (num_bins probabilities) or, for score-only data, mean scores."
+        )
+
+    # -- comments ----------------------------------------------------------------------------------
+    def _tokenised_comments(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        texts = []
+        for index, row in enumerate(rows):
+            if self.comments_column not in row:
+                raise ValueError(
+                    f"{_row_name(row, index)} has no {self.comments_column!r} column, which multimodal (stage 1) "
+                    "training needs. Train vision-only with stage='adaptation' instead."
+                )
+            text = clean_comments(row[self.comments_column])
+            if not text:
+                raise ValueError(
+                    f"{_row_name(row, index)} has no comments, so it cannot go through the multimodal path. Drop "
+                    "such rows first: aesformer_hf.training.keep_rows_with_comments(dataset)."
+                )
+            texts.append(text)
+        encoded = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_text_tokens, return_tensors="pt"
+        )
+        return dict(encoded)
+
+    # -- the batch ---------------------------------------------------------------------------------
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(rows) == 0:
+            raise ValueError("Cannot collate an empty batch.")
+        transform = self.train_transform if self.training else self.eval_transform
+        pixel_values = torch.stack(
+            [
+                transform(_load_image(row.get(self.image_column), _row_name(row, i)))
+                for i, row in enumerate(rows)
+            ]
+        )
+        batch = {"pixel_values": pixel_values, "labels": self._labels(rows)}
+        if self.multimodal:
+            batch.update(self._tokenised_comments(rows))
+        return batch
+
+
+__all__ = ["AesformerDataCollator", "default_train_resize_size", "keep_rows_with_comments"]

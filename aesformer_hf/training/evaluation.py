@@ -1,0 +1,81 @@
+"""`compute_metrics` for the Trainer: the paper's metrics through the bundled `evaluate` module.
+
+Accuracy of the high/low label, PLCC, SRCC, RMSE of the mean score and, when the data has vote distributions,
+the EMD with r=1 between distributions (the paper's EMD column). Stage 1 reports them for the MIAA prediction
+(the mean of both heads' distributions at the default `miaa_text_weight` 0.5) and, prefixed `image_head_` and
+`text_head_`, for each head; stage 2 for the VIAA prediction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from transformers import EvalPrediction
+
+# The names `AesformerTrainer.compute_loss(..., return_outputs=True)` gives its predictions, in this order.
+PREDICTION_KEYS = ("distribution", "image_distribution", "text_distribution")
+_HEAD_PREFIXES = {"distribution": "", "image_distribution": "image_head_", "text_distribution": "text_head_"}
+_REPORTED = {"accuracy": "accuracy", "plcc": "plcc", "srcc": "srcc", "rmse": "rmse", "emd_r1": "emd"}
+
+
+class AestheticMetricsForTrainer:
+    r"""
+    A `compute_metrics` callable for [`AesformerTrainer`].
+
+    Args:
+        bin_values (`list[float]`): the score of each bin (the model config's `bin_values`).
+        label_threshold (`float`): a mean score above it is "high".
+
+    Called with an `EvalPrediction` whose `predictions` are the predicted distributions `(N, num_bins)` (or a
+    tuple of them, named by `PREDICTION_KEYS`) and whose `label_ids` are true distributions `(N, num_bins)` or
+    true mean scores `(N,)`. Returns `{name: float}`; the Trainer prefixes `eval_`.
+    """
+
+    def __init__(self, bin_values, label_threshold: float):
+        self.bin_values = np.asarray(bin_values, dtype=np.float64)
+        self.label_threshold = float(label_threshold)
+        self._metric = None
+
+    @classmethod
+    def from_config(cls, config) -> AestheticMetricsForTrainer:
+        return cls(config.bin_values, config.label_threshold)
+
+    @property
+    def metric(self):
+        if self._metric is None:  # evaluate is slow to import and load: once, on first use
+            from ..metrics import load_aesthetic_metrics
+
+            self._metric = load_aesthetic_metrics()
+        return self._metric
+
+    def compute_one(self, predicted: np.ndarray, references: np.ndarray) -> dict[str, float]:
+        """Metrics of one head: `predicted` `(N, bins)`; `references` `(N, bins)` or `(N,)`."""
+        predicted = np.asarray(predicted, dtype=np.float64)
+        references = np.asarray(references, dtype=np.float64)
+        if references.ndim == 2:
+            results = self.metric.compute(
+                predictions=predicted,
+                references=references,
+                threshold=self.label_threshold,
+                bin_values=self.bin_values,
+            )
+        else:
+            results = self.metric.compute(
+                predictions=predicted @ self.bin_values, references=references, threshold=self.label_threshold
+            )
+        return {reported: float(results[key]) for key, reported in _REPORTED.items() if key in results}
+
+    def __call__(self, eval_prediction: EvalPrediction) -> dict[str, Any]:
+        predictions = eval_prediction.predictions
+        if not isinstance(predictions, (tuple, list)):
+            predictions = (predictions,)
+        metrics = {}
+        for key, predicted in zip(PREDICTION_KEYS, predictions):
+            prefix = _HEAD_PREFIXES[key]
+            for name, value in self.compute_one(predicted, eval_prediction.label_ids).items():
+                metrics[prefix + name] = value
+        return metrics
+
+
+__all__ = ["PREDICTION_KEYS", "AestheticMetricsForTrainer"]

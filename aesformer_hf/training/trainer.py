@@ -1,0 +1,299 @@
+"""`AesformerTrainer`: the `transformers.Trainer` that trains AesFormer's two stages (DESIGN §3).
+
+It changes only what AesFormer needs:
+
+* `__init__`: freezes the parameters the stage does not train (they never reach the optimiser), logs the
+  trainable and total parameter counts, builds the data collator, `compute_metrics` and, for stage 1, the
+  momentum-contrast state when they are not given;
+* `compute_loss`: the stage's loss (below) from the model's outputs;
+* `get_eval_dataloader` / `get_test_dataloader`: evaluation uses the collator's evaluation transform;
+* `_save_checkpoint` / `train`: the momentum-contrast state is saved in, and restored from, each checkpoint;
+* `get_decay_parameter_names`: no weight decay on the contrastive temperature;
+* `log`: adds the stage-1 loss terms (each head's loss, the contrastive loss, the temperature).
+
+Losses (`p` = softmax of a head's logits, `y` = the true distribution):
+
+* stage 1, `"multimodal"`: `image_head_weight * EMD_2(p_image, y) + text_head_weight * EMD_2(p_text, y)
+  + contrastive_weight * ITC`, the ITC against momentum features of the batch and the queues (training only:
+  evaluation reports the supervised part, since it must not move the momentum state);
+* stage 2, `"adaptation"`: `adaptation_emd_weight * EMD_2(p, y) + adaptation_mse_weight * MSE(p, y)`;
+* score-only data (`labels` of shape `(batch,)`): the MSE of the predicted mean score replaces the EMD terms.
+
+The momentum encoders move once per training forward pass (so once per micro-batch under gradient
+accumulation, as in the released code), before the momentum features of the batch are computed; the batch's
+momentum features are enqueued after the loss is computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import Trainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.utils import logging
+
+from .collator import AesformerDataCollator
+from .evaluation import AestheticMetricsForTrainer
+from .losses import (
+    AdaptationLoss,
+    EarthMoversDistanceLoss,
+    ImageTextContrastiveLoss,
+    ScoreMSELoss,
+    clamp_temperature_,
+)
+from .momentum import MomentumContrast
+from .stages import ADAPTATION, MULTIMODAL, prepare_model_for_stage
+from .training_args import AesformerTrainingArguments
+
+logger = logging.get_logger(__name__)
+
+_TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class AesformerTrainer(Trainer):
+    r"""
+    [`~transformers.Trainer`] for [`AesformerForAesthetic`] with [`AesformerTrainingArguments`].
+
+    Args:
+        model ([`AesformerForAesthetic`]): stage 1 needs a multimodal model; stage 2 usually starts from a
+            stage-1 folder (`AesformerForAesthetic.from_pretrained(folder)`).
+        args ([`AesformerTrainingArguments`]): `stage`, the loss weights and the usual training arguments.
+        data_collator ([`AesformerDataCollator`], optional): built from `processing_class` when left out
+            (multimodal in stage 1, vision-only in stage 2). Evaluation uses its `for_evaluation()` copy.
+        processing_class ([`AesformerProcessor`]): saved with the model; gives the collator its transforms and
+            tokenizer.
+        compute_metrics (optional): defaults to [`AestheticMetricsForTrainer`] (accuracy, PLCC, SRCC, RMSE, EMD).
+        momentum_contrast ([`MomentumContrast`], optional): the stage-1 contrastive state; built from the model
+            when left out (stage 1 with `contrastive_weight > 0`).
+
+    Attributes:
+        parameter_counts ([`ParameterCounts`]): trainable and total parameters in this stage.
+        momentum_contrast ([`MomentumContrast`] or `None`).
+
+    Other keyword arguments go to `Trainer`. Datasets are `datasets.Dataset`s with an `image` column, a
+    `distribution` (or `score`) column and, for stage 1, `comments` (rows without comments must be dropped
+    first, see [`keep_rows_with_comments`]).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: AesformerTrainingArguments,
+        data_collator: Any = None,
+        processing_class: Any = None,
+        compute_metrics: Any = None,
+        momentum_contrast: MomentumContrast | None = None,
+        **kwargs,
+    ):
+        if not isinstance(args, AesformerTrainingArguments):
+            raise TypeError(
+                f"args is a {type(args).__name__}; AesformerTrainer needs AesformerTrainingArguments (they add "
+                "`stage` and the loss weights)."
+            )
+        if args.remove_unused_columns:
+            logger.warning(
+                "remove_unused_columns=True would drop the raw columns (image, comments, ...) the collator reads; "
+                "AesformerTrainer sets it to False."
+            )
+            args.remove_unused_columns = False
+        self.parameter_counts = prepare_model_for_stage(model, args.stage)
+        logger.info(f"AesFormer stage {args.stage!r}: {self.parameter_counts}.")
+        config = model.config
+
+        if data_collator is None:
+            if processing_class is None:
+                raise ValueError(
+                    "AesformerTrainer needs a processing_class (an AesformerProcessor) to build its data "
+                    "collator, or a data_collator."
+                )
+            data_collator = AesformerDataCollator(
+                processing_class,
+                multimodal=args.stage == MULTIMODAL,
+                num_bins=config.num_bins,
+                resize_size=args.train_resize_size,
+            )
+        self._check_collator(data_collator, args.stage, config)
+        self.eval_data_collator = (
+            data_collator.for_evaluation() if hasattr(data_collator, "for_evaluation") else data_collator
+        )
+        if compute_metrics is None:
+            compute_metrics = AestheticMetricsForTrainer.from_config(config)
+
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator,
+            processing_class=processing_class,
+            compute_metrics=compute_metrics,
+            **kwargs,
+        )
+
+        self.emd_loss = EarthMoversDistanceLoss(r=2.0)
+        self.score_loss = ScoreMSELoss(config.bin_values)
+        self.adaptation_loss = AdaptationLoss(args.adaptation_emd_weight, args.adaptation_mse_weight)
+        self.contrastive_loss = ImageTextContrastiveLoss()
+        if momentum_contrast is None and args.stage == MULTIMODAL and args.contrastive_weight > 0:
+            momentum_contrast = MomentumContrast(
+                self.model, queue_size=args.contrastive_queue_size, momentum=args.contrastive_momentum
+            )
+        self.momentum_contrast = momentum_contrast
+        self._loss_parts: dict[str, tuple[torch.Tensor | float, int]] = {}
+        if self.momentum_contrast is not None:
+            self.momentum_contrast.to(args.device)
+
+    @staticmethod
+    def _check_collator(collator: Any, stage: str, config) -> None:
+        if not isinstance(collator, AesformerDataCollator):
+            return
+        if collator.multimodal != (stage == MULTIMODAL):
+            raise ValueError(
+                f"The data collator has multimodal={collator.multimodal}, but stage {stage!r} "
+                f"{'reads' if stage == MULTIMODAL else 'does not read'} comments: build it with "
+                f"multimodal={stage == MULTIMODAL}."
+            )
+        if collator.num_bins is None:
+            collator.num_bins = config.num_bins
+        elif collator.num_bins != config.num_bins:
+            raise ValueError(
+                f"The data collator expects {collator.num_bins} bins but the model predicts {config.num_bins}."
+            )
+
+    # -- losses ------------------------------------------------------------------------------------
+    def _target_loss(self, distribution: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """EMD (r=2) to true distributions `(batch, bins)`, or the mean-score MSE to scores `(batch,)`."""
+        if labels.ndim == 1:
+            return self.score_loss(distribution, labels)
+        return self.emd_loss(distribution, labels)
+
+    def _momentum_contrastive_loss(self, unwrapped: nn.Module, inputs: dict, outputs) -> torch.Tensor:
+        """ITC of the online embeddings against this batch's momentum features plus the queues; then enqueue."""
+        state = self.momentum_contrast
+        state.update(unwrapped)
+        with self.accelerator.autocast():
+            image_m, text_m = state.encode(
+                inputs["pixel_values"], inputs["input_ids"], inputs.get("attention_mask")
+            )
+        image_queue, text_queue = state.queued_features()
+        loss = self.contrastive_loss(
+            outputs.image_embeds,
+            outputs.text_embeds,
+            image_m,
+            text_m,
+            unwrapped.contrastive_temperature,
+            image_queue,
+            text_queue,
+        )
+        state.enqueue(image_m, text_m)
+        return loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The stage's loss (see the module docstring). With `return_outputs`, also a dict of predicted
+        distributions `(batch, bins)`: `distribution` and, in stage 1, `image_distribution`, `text_distribution`.
+        """
+        args = self.args
+        labels = inputs["labels"]
+        unwrapped = self.accelerator.unwrap_model(model)
+        if args.stage == MULTIMODAL:
+            if "input_ids" not in inputs:
+                raise ValueError(
+                    "Stage 'multimodal' needs tokenised comments (input_ids) in every batch; use an "
+                    "AesformerDataCollator with multimodal=True."
+                )
+            if model.training:
+                clamp_temperature_(unwrapped.contrastive_temperature)
+            model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+            outputs = model(**model_inputs)
+            image_distribution = F.softmax(outputs.image_logits.float(), dim=-1)
+            text_distribution = F.softmax(outputs.text_logits.float(), dim=-1)
+            image_loss = self._target_loss(image_distribution, labels)
+            text_loss = self._target_loss(text_distribution, labels)
+            loss = args.image_head_weight * image_loss + args.text_head_weight * text_loss
+            parts = {"image_head_loss": image_loss, "text_head_loss": text_loss}
+            if model.training and self.momentum_contrast is not None and args.contrastive_weight > 0:
+                contrastive = self._momentum_contrastive_loss(unwrapped, inputs, outputs)
+                loss = loss + args.contrastive_weight * contrastive
+                parts.update(contrastive_loss=contrastive, temperature=unwrapped.contrastive_temperature)
+            if model.training:
+                self._record_loss_parts(parts)
+            predictions = {
+                "distribution": outputs.distribution,
+                "image_distribution": image_distribution,
+                "text_distribution": text_distribution,
+            }
+        else:
+            model_inputs = {k: v for k, v in inputs.items() if k != "labels" and k not in _TEXT_INPUTS}
+            outputs = model(**model_inputs)
+            distribution = outputs.distribution
+            if labels.ndim == 1:
+                loss = self.score_loss(distribution, labels)
+            else:
+                loss = self.adaptation_loss(distribution, labels)
+            predictions = {"distribution": distribution}
+        return (loss, {"loss": loss, **predictions}) if return_outputs else loss
+
+    def _record_loss_parts(self, parts: dict[str, torch.Tensor]) -> None:
+        # Summed on the device and read only when logging, so that steps do not wait on `.item()`.
+        for name, value in parts.items():
+            total, count = self._loss_parts.get(name, (0.0, 0))
+            self._loss_parts[name] = (total + value.detach().float(), count + 1)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """`Trainer.log`, plus the means of the stage-1 loss terms since the last log (this process's batches)."""
+        if "loss" in logs and self._loss_parts:
+            for name, (total, count) in self._loss_parts.items():
+                logs[name] = round(float(total) / count, 4)
+            self._loss_parts.clear()
+        super().log(logs, start_time)
+
+    # -- evaluation data ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _evaluation_collator(self):
+        training_collator = self.data_collator
+        self.data_collator = self.eval_data_collator
+        try:
+            yield
+        finally:
+            self.data_collator = training_collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._evaluation_collator():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._evaluation_collator():
+            return super().get_test_dataloader(test_dataset)
+
+    # -- optimiser ---------------------------------------------------------------------------------
+    def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
+        # Decaying the temperature would pull it towards 0, i.e. towards ever sharper contrastive logits.
+        return [
+            name for name in super().get_decay_parameter_names(model) if "contrastive_temperature" not in name
+        ]
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def _save_checkpoint(self, model, trial):
+        if self.momentum_contrast is not None and self.args.should_save and not self.args.save_only_model:
+            # Written before the rest of the checkpoint so that a push of the checkpoint folder includes it.
+            folder = os.path.join(
+                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            self.momentum_contrast.save(folder)
+        super()._save_checkpoint(model, trial)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """`Trainer.train`; when resuming stage 1, the momentum encoders and queues come back too."""
+        if resume_from_checkpoint and self.momentum_contrast is not None:
+            folder = resume_from_checkpoint
+            if folder is True:
+                folder = get_last_checkpoint(self.args.output_dir)
+            if folder is not None:  # None: Trainer.train raises its own "no checkpoint" error
+                self.momentum_contrast.load(folder)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+
+__all__ = ["AesformerTrainer", "ADAPTATION", "MULTIMODAL"]

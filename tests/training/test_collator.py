@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import torch
+
+from aesformer_hf.training import AesformerDataCollator, default_train_resize_size, keep_rows_with_comments
+
+from .conftest import TRAIN_IMAGE_SIZE
+
+
+def rows_of(split, count=4):
+    return [split[i] for i in range(count)]
+
+
+def test_default_resize_is_the_papers_256_for_224():
+    assert default_train_resize_size(224) == 256
+    assert default_train_resize_size(TRAIN_IMAGE_SIZE) == 73
+
+
+def test_multimodal_batch_has_images_labels_and_comment_tokens(aesthetics, training_processor):
+    collator = AesformerDataCollator(training_processor, num_bins=10)
+    batch = collator(rows_of(aesthetics["train"]))
+    assert batch["pixel_values"].shape == (4, 3, TRAIN_IMAGE_SIZE, TRAIN_IMAGE_SIZE)
+    assert batch["pixel_values"].dtype == torch.float32
+    assert batch["labels"].shape == (4, 10)
+    torch.testing.assert_close(batch["labels"].sum(dim=1), torch.ones(4))
+    assert batch["input_ids"].shape[0] == 4 and batch["attention_mask"].shape == batch["input_ids"].shape
+    assert "token_type_ids" in batch
+
+
+def test_vision_batch_has_no_text(aesthetics, training_processor):
+    batch = AesformerDataCollator(training_processor, multimodal=False)(rows_of(aesthetics["train"]))
+    assert set(batch) == {"pixel_values", "labels"}
+
+
+def test_training_transform_is_random_and_seeded(aesthetics, training_processor):
+    collator = AesformerDataCollator(training_processor)
+    rows = rows_of(aesthetics["train"])
+    torch.manual_seed(0)
+    first = collator(rows)["pixel_values"]
+    torch.manual_seed(0)
+    again = collator(rows)["pixel_values"]
+    torch.manual_seed(1)
+    other = collator(rows)["pixel_values"]
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert not torch.equal(first, other)
+
+
+def test_training_transform_flips_and_crops(aesthetics, training_processor):
+    image = aesthetics["train"][0]["image"].convert("RGB")
+    collator = AesformerDataCollator(training_processor, resize_size=TRAIN_IMAGE_SIZE)  # no room to crop
+    resized = image.resize((TRAIN_IMAGE_SIZE, TRAIN_IMAGE_SIZE), resample=collator.image_processor.resample)
+    plain = collator.image_processor.normalize_pil(resized)
+    outcomes = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        out = collator.train_transform(image)
+        if torch.equal(out, plain):
+            outcomes.add("kept")
+        elif torch.equal(out, plain.flip(-1)):
+            outcomes.add("flipped")
+    assert outcomes == {"kept", "flipped"}
+    cropping = AesformerDataCollator(training_processor)
+    offsets = set()
+    for seed in range(6):
+        generator = torch.Generator().manual_seed(seed)
+        offsets.add(
+            tuple(
+                torch.randint(0, cropping.resize_size - cropping.size + 1, (2,), generator=generator).tolist()
+            )
+        )
+    assert len(offsets) > 1
+
+
+def test_explicit_generator_makes_the_transform_reproducible(aesthetics, training_processor):
+    rows = rows_of(aesthetics["train"])
+    first = AesformerDataCollator(training_processor, generator=torch.Generator().manual_seed(3))(rows)
+    second = AesformerDataCollator(training_processor, generator=torch.Generator().manual_seed(3))(rows)
+    torch.testing.assert_close(first["pixel_values"], second["pixel_values"], rtol=0, atol=0)
+
+
+def test_evaluation_transform_equals_the_processor(aesthetics, training_processor):
+    rows = rows_of(aesthetics["test"])
+    collator = AesformerDataCollator(training_processor).for_evaluation()
+    assert not collator.training
+    batch = collator(rows)
+    expected = training_processor(
+        images=[row["image"] for row in rows], text=[row["comments"] for row in rows], return_tensors="pt"
+    )
+    torch.testing.assert_close(batch["pixel_values"], expected["pixel_values"], rtol=0, atol=0)
+    torch.testing.assert_close(batch["input_ids"], expected["input_ids"], rtol=0, atol=0)
+
+
+def test_score_only_rows_give_scalar_labels(aesthetics, training_processor):
+    rows = [{"image": row["image"], "score": row["score"] / 10} for row in rows_of(aesthetics["train"])]
+    batch = AesformerDataCollator(training_processor, multimodal=False)(rows)
+    assert batch["labels"].shape == (4,)
+
+
+def _bad_rows(aesthetics, change):
+    rows = [dict(row) for row in rows_of(aesthetics["train"])]
+    change(rows[2])
+    return rows
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda row: row.update(distribution=None), "has no 'distribution'"),
+        (lambda row: row.update(distribution=row["distribution"][:7]), "expected 10 bins"),
+        (lambda row: row.update(distribution=[float("nan")] + row["distribution"][1:]), "NaN"),
+        (lambda row: row.update(distribution=[v * 3 for v in row["distribution"]]), "sums to 3"),
+        (lambda row: row.update(comments=[]), "has no comments"),
+        (lambda row: row.update(image=None), "has no image"),
+    ],
+)
+def test_bad_rows_are_named(aesthetics, training_processor, change, message):
+    rows = _bad_rows(aesthetics, change)
+    collator = AesformerDataCollator(training_processor, num_bins=10)
+    with pytest.raises(ValueError, match=message) as error:
+        collator(rows)
+    assert "row 2 of the batch" in str(error.value)
+    assert repr(rows[2]["image_id"]) in str(error.value)
+
+
+def test_bad_score_is_named(aesthetics, training_processor):
+    rows = [{"image": row["image"], "score": row["score"]} for row in rows_of(aesthetics["train"])]
+    rows[1]["score"] = float("nan")
+    with pytest.raises(ValueError, match="row 1 of the batch has score nan"):
+        AesformerDataCollator(training_processor, multimodal=False)(rows)
+
+
+def test_bins_are_checked_against_the_first_row_when_unknown(aesthetics, training_processor):
+    rows = [dict(row) for row in rows_of(aesthetics["train"])]
+    rows[3]["distribution"] = list(np.full(7, 1 / 7))
+    with pytest.raises(ValueError, match="expected 10 bins"):
+        AesformerDataCollator(training_processor)(rows)
+
+
+def test_multimodal_collator_needs_a_tokenizer(training_processor):
+    with pytest.raises(ValueError, match="no tokenizer"):
+        AesformerDataCollator(training_processor.image_processor)
+    AesformerDataCollator(training_processor.image_processor, multimodal=False)
+
+
+def test_keep_rows_with_comments(aesthetics):
+    split = aesthetics["train"].select(range(4))
+    emptied = split.map(lambda row, i: {"comments": [] if i == 1 else row["comments"]}, with_indices=True)
+    kept = keep_rows_with_comments(emptied)
+    assert kept.num_rows == 3
+    assert split[1]["image_id"] not in kept["image_id"]

@@ -1,0 +1,54 @@
+"""`aesformer-hf demo`: the quick run works end to end; the full run learns (slow: about a minute)."""
+
+import time
+
+import pytest
+from transformers import pipeline
+
+import aesformer_hf  # noqa: F401  (registers the pipeline)
+from aesformer_hf.cli import main as cli_main
+from aesformer_hf.training.demo import run_demo
+
+
+def test_quick_demo_from_the_command_line(tmp_path, capsys):
+    output = tmp_path / "demo"
+    assert cli_main(["demo", "--quick", "--output", str(output), "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    for text in ("[1/5]", "[5/5]", "MIAA", "VIAA", "SRCC", "pipeline('image-aesthetics'"):
+        assert text in printed, text
+    for name in ("config.json", "model.safetensors", "processor_config.json", "stage1/model.safetensors"):
+        assert (output / name).exists(), name
+    assert not list(output.rglob("momentum_contrast.safetensors"))  # save_strategy="no": no checkpoints
+    rater = pipeline("image-aesthetics", model=str(output))
+    from PIL import Image
+
+    image = Image.new("RGB", (80, 60), (120, 90, 60))
+    assert rater(image)["mode"] == "vision"
+    assert rater(image, comments=["lovely sharp detail"])["mode"] == "multimodal"
+
+
+@pytest.fixture(scope="module")
+def full_demo(tmp_path_factory):
+    start = time.perf_counter()
+    result = run_demo(str(tmp_path_factory.mktemp("demo")), seed=0)
+    return result, time.perf_counter() - start
+
+
+@pytest.mark.slow
+def test_full_demo_fits_the_time_budget_and_multimodal_learns(full_demo):
+    result, seconds = full_demo
+    assert seconds < 300
+    miaa, viaa = result.metrics["MIAA"], result.metrics["VIAA"]
+    assert miaa["srcc"] >= 0.8 and miaa["plcc"] >= 0.8
+    assert miaa["srcc"] > viaa["srcc"] and miaa["emd_r1"] < viaa["emd_r1"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="A Swin trained from random weights for a CPU minute does not yet rank unseen photos without their "
+    "comments (VIAA SRCC well below 0.8); see the training report.",
+    strict=False,
+)
+def test_full_demo_vision_only_ranks_unseen_photos(full_demo):
+    result, _ = full_demo
+    assert result.metrics["VIAA"]["srcc"] >= 0.8

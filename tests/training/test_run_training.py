@@ -1,0 +1,57 @@
+"""examples/train.py (`aesformer_hf.training.run_training`): both stages from a local Parquet folder."""
+
+import json
+
+import pytest
+
+from aesformer_hf import AesformerForAesthetic
+from aesformer_hf.cli import main as cli_main
+from aesformer_hf.training.run_training import main as train_main
+
+
+@pytest.fixture(scope="module")
+def parquet_folder(tmp_path_factory, aesthetics):
+    folder = tmp_path_factory.mktemp("parquet")
+    for split, data in aesthetics.items():
+        (folder / "data").mkdir(exist_ok=True)
+        data.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
+    return folder
+
+
+def _common(output_dir):
+    return [
+        "--output_dir", str(output_dir), "--per_device_train_batch_size", "4", "--max_steps", "2",
+        "--report_to", "none", "--use_cpu", "--save_strategy", "no", "--disable_tqdm", "true",
+        "--contrastive_queue_size", "8",
+    ]  # fmt: skip
+
+
+def test_both_stages_from_a_parquet_folder(tmp_path, parquet_folder, capsys):
+    stage1 = tmp_path / "stage1"
+    args = ["--stage", "multimodal", "--dataset", str(parquet_folder), "--config_preset", "test"]
+    assert train_main(args + _common(stage1)) == 0
+    assert "trainable of" in capsys.readouterr().out
+    eval_results = json.loads((stage1 / "eval_results.json").read_text())
+    assert {"eval_srcc", "eval_image_head_srcc", "eval_text_head_emd"} <= set(eval_results)
+    assert (stage1 / "model.safetensors").is_file() and (stage1 / "processor_config.json").is_file()
+
+    stage2 = tmp_path / "stage2"
+    args = ["--stage", "adaptation", "--dataset", str(parquet_folder), "--model", str(stage1)]
+    assert cli_main(["train", *args, *_common(stage2)]) == 0
+    assert "eval_srcc" in json.loads((stage2 / "eval_results.json").read_text())
+    AesformerForAesthetic.from_pretrained(stage2)
+
+
+def test_model_or_preset_is_required(tmp_path, parquet_folder):
+    with pytest.raises(ValueError, match="exactly one of --model"):
+        train_main(["--dataset", str(parquet_folder), *_common(tmp_path)])
+
+
+def test_bins_must_match_the_dataset(tmp_path, parquet_folder):
+    from aesformer_hf.testing_utils import tiny_config
+
+    AesformerForAesthetic(tiny_config(num_bins=7, score_max=7.0)).save_pretrained(tmp_path / "seven")
+    with pytest.raises(ValueError, match="predicts 7 bins but the dataset has 10"):
+        train_main(
+            ["--dataset", str(parquet_folder), "--model", str(tmp_path / "seven"), *_common(tmp_path / "o")]
+        )

@@ -1,0 +1,253 @@
+"""AesformerTrainer: losses per stage, metrics, checkpoints with the momentum state, exact resumption."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from transformers import TrainerCallback, TrainingArguments
+
+from aesformer_hf import AesformerForAesthetic
+from aesformer_hf.training import (
+    ADAPTATION,
+    MOMENTUM_STATE_FILENAME,
+    MULTIMODAL,
+    AesformerDataCollator,
+    AesformerTrainer,
+    MomentumContrast,
+)
+
+from .conftest import make_args, make_model
+
+
+class LossRecorder(TrainerCallback):
+    def __init__(self):
+        self.losses = {}
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.losses[state.global_step] = logs["loss"]
+
+
+def test_needs_aesformer_training_arguments(tmp_path, training_processor):
+    with pytest.raises(TypeError, match="AesformerTrainingArguments"):
+        AesformerTrainer(
+            model=make_model(), args=TrainingArguments(str(tmp_path)), processing_class=training_processor
+        )
+
+
+def test_stage_and_collator_must_agree(tmp_path, training_processor):
+    collator = AesformerDataCollator(training_processor, multimodal=False)
+    with pytest.raises(ValueError, match="multimodal=True"):
+        AesformerTrainer(model=make_model(), args=make_args(tmp_path), data_collator=collator)
+
+
+def test_remove_unused_columns_is_turned_off(tmp_path, training_processor):
+    trainer = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path, remove_unused_columns=True),
+        processing_class=training_processor,
+    )
+    assert trainer.args.remove_unused_columns is False
+
+
+def test_stage_one_logs_its_loss_terms_and_evaluates_each_head(tmp_path, aesthetics, training_processor):
+    recorder = LossRecorder()
+    trainer = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path, max_steps=2, logging_steps=1),
+        train_dataset=aesthetics["train"],
+        eval_dataset=aesthetics["test"],
+        processing_class=training_processor,
+        callbacks=[recorder],
+    )
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert {"image_head_loss", "text_head_loss", "contrastive_loss", "temperature"} <= set(logged[0])
+    metrics = trainer.evaluate()
+    for prefix in ("eval_", "eval_image_head_", "eval_text_head_"):
+        for name in ("accuracy", "plcc", "srcc", "rmse", "emd"):
+            assert prefix + name in metrics, prefix + name
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and 0.0 <= metrics["eval_emd"] <= 1.0
+
+
+def test_metrics_agree_with_a_direct_computation(tmp_path, aesthetics, training_processor):
+    from aesformer_hf.metrics import compute_aesthetic_metrics
+
+    model = make_model()
+    trainer = AesformerTrainer(
+        model=model, args=make_args(tmp_path, stage=ADAPTATION), processing_class=training_processor
+    )
+    metrics = trainer.evaluate(aesthetics["test"])
+    collator = AesformerDataCollator(training_processor, multimodal=False, training=False)
+    batch = collator(list(aesthetics["test"]))
+    with torch.no_grad():
+        predicted = model.eval()(pixel_values=batch["pixel_values"]).distribution
+    expected = compute_aesthetic_metrics(
+        pred_distributions=predicted.numpy(), true_distributions=batch["labels"].numpy()
+    )
+    assert metrics["eval_rmse"] == pytest.approx(expected["rmse"], rel=1e-5)
+    assert metrics["eval_emd"] == pytest.approx(expected["emd_r1"], rel=1e-5)
+
+
+def test_score_only_data_trains_with_the_mean_score_mse(tmp_path, aesthetics, training_processor):
+    scores = aesthetics["train"].select_columns(["image", "image_id", "score"])
+    model = make_model(num_bins=10, score_min=0.0, score_max=1.0, label_threshold=0.5)
+    scores = scores.map(lambda row: {"score": row["score"] / 10})
+    trainer = AesformerTrainer(
+        model=model,
+        args=make_args(tmp_path, stage=ADAPTATION, max_steps=2),
+        train_dataset=scores,
+        eval_dataset=scores.select(range(6)),
+        processing_class=training_processor,
+    )
+    batch = trainer.data_collator([scores[i] for i in range(4)])
+    assert batch["labels"].shape == (4,)
+    model.train()
+    loss = trainer.compute_loss(model, batch)
+    predicted = model(pixel_values=batch["pixel_values"]).score
+    torch.testing.assert_close(loss, ((predicted - batch["labels"]) ** 2).mean(), rtol=1e-4, atol=1e-6)
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert "eval_srcc" in metrics and "eval_emd" not in metrics
+
+
+def test_evaluation_uses_the_evaluation_transform(tmp_path, aesthetics, training_processor):
+    trainer = AesformerTrainer(
+        model=make_model(), args=make_args(tmp_path), processing_class=training_processor
+    )
+    loader = trainer.get_eval_dataloader(aesthetics["test"])
+    assert loader.collate_fn.training is False
+    trainer.train_dataset = aesthetics["train"]
+    assert trainer.get_train_dataloader().collate_fn.training is True
+
+
+def _train(output_dir, aesthetics, processor, resume=None, **overrides):
+    recorder = LossRecorder()
+    settings = dict(
+        max_steps=6, logging_steps=1, save_strategy="steps", save_steps=3, contrastive_queue_size=7
+    )
+    settings.update(overrides)
+    trainer = AesformerTrainer(
+        model=make_model(seed=0),
+        args=make_args(output_dir, **settings),
+        train_dataset=aesthetics["train"],
+        processing_class=processor,
+        callbacks=[recorder],
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer, recorder.losses
+
+
+def test_resuming_from_a_checkpoint_continues_exactly(tmp_path, aesthetics, training_processor):
+    """12 rows in batches of 4: an epoch is 3 steps, so the checkpoint after step 3 is a clean interruption."""
+    full, full_losses = _train(tmp_path / "full", aesthetics, training_processor)
+    checkpoint = tmp_path / "full" / "checkpoint-3"
+    assert (checkpoint / MOMENTUM_STATE_FILENAME).is_file()
+
+    resumed, resumed_losses = _train(
+        tmp_path / "resumed", aesthetics, training_processor, resume=str(checkpoint)
+    )
+    assert sorted(resumed_losses) == [4, 5, 6]
+    for step in (4, 5, 6):
+        assert resumed_losses[step] == pytest.approx(full_losses[step], rel=1e-5), step
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    for (name, a), (_, b) in zip(
+        full.momentum_contrast.state_dict().items(), resumed.momentum_contrast.state_dict().items()
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resuming_without_the_momentum_state_differs(tmp_path, aesthetics, training_processor, monkeypatch):
+    """The control of the test above: a resumed run whose momentum state starts afresh does not continue exactly."""
+    _, full_losses = _train(tmp_path / "full", aesthetics, training_processor, max_steps=4)
+    checkpoint = str(tmp_path / "full" / "checkpoint-3")
+    monkeypatch.setattr(MomentumContrast, "load", lambda self, folder: None)
+    _, resumed_losses = _train(
+        tmp_path / "resumed", aesthetics, training_processor, resume=checkpoint, max_steps=4
+    )
+    assert resumed_losses[4] != pytest.approx(full_losses[4], rel=1e-5)
+
+
+def test_resuming_from_a_checkpoint_without_momentum_state_fails(tmp_path, aesthetics, training_processor):
+    _train(tmp_path / "full", aesthetics, training_processor, max_steps=3)
+    checkpoint = tmp_path / "full" / "checkpoint-3"
+    os.remove(checkpoint / MOMENTUM_STATE_FILENAME)
+    with pytest.raises(FileNotFoundError, match="no momentum-contrast state"):
+        _train(tmp_path / "resumed", aesthetics, training_processor, resume=str(checkpoint), max_steps=4)
+
+
+def test_saved_model_holds_no_momentum_state(tmp_path, aesthetics, training_processor):
+    trainer = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path / "run", max_steps=2),
+        train_dataset=aesthetics["train"],
+        processing_class=training_processor,
+    )
+    trainer.train()
+    assert int(trainer.momentum_contrast.queue_length) > 0
+    trainer.save_model(tmp_path / "model")
+    with safe_open(tmp_path / "model" / "model.safetensors", "pt") as saved:
+        keys = set(saved.keys())
+    assert keys == set(AesformerForAesthetic(trainer.model.config).state_dict())
+    assert not any("queue" in key or "momentum" in key or key.endswith("_m") for key in keys)
+    assert not (tmp_path / "model" / MOMENTUM_STATE_FILENAME).exists()
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert "momentum" not in json.dumps({k: v for k, v in config.items() if k != "contrastive_momentum"})
+    reloaded = AesformerForAesthetic.from_pretrained(tmp_path / "model")
+    for (name, a), (_, b) in zip(trainer.model.state_dict().items(), reloaded.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_stage_two_starts_from_a_stage_one_folder(tmp_path, aesthetics, training_processor):
+    first = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path / "one", max_steps=1),
+        train_dataset=aesthetics["train"],
+        processing_class=training_processor,
+    )
+    first.train()
+    first.save_model(tmp_path / "stage1")
+    model = AesformerForAesthetic.from_pretrained(tmp_path / "stage1")
+    second = AesformerTrainer(
+        model=model,
+        args=make_args(tmp_path / "two", stage=ADAPTATION, max_steps=1),
+        train_dataset=aesthetics["train"],
+        processing_class=training_processor,
+    )
+    assert (
+        second.momentum_contrast is None
+        and second.parameter_counts.trainable < first.parameter_counts.trainable
+    )
+    second.train()
+    assert np.isfinite(second.state.log_history[-1]["train_loss"])
+
+
+@pytest.mark.parametrize("stage", [MULTIMODAL, ADAPTATION])
+def test_bf16_autocast_and_gradient_accumulation(tmp_path, aesthetics, training_processor, stage):
+    """Mixed precision and accumulation come from the usual arguments (bf16 autocast works on the CPU too)."""
+    trainer = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path, stage=stage, bf16=True, gradient_accumulation_steps=2, max_steps=2),
+        train_dataset=aesthetics["train"],
+        eval_dataset=aesthetics["test"],
+        processing_class=training_processor,
+    )
+    trainer.train()
+    assert np.isfinite(trainer.state.log_history[-1]["train_loss"])
+    assert np.isfinite(trainer.evaluate()["eval_loss"])
+    assert next(trainer.model.parameters()).dtype == torch.float32  # autocast, not a bf16 copy of the weights
+
+
+def test_vision_only_model_trains_stage_two(tmp_path, aesthetics, training_processor):
+    trainer = AesformerTrainer(
+        model=make_model(vision_only=True),
+        args=make_args(tmp_path, stage=ADAPTATION, max_steps=1),
+        train_dataset=aesthetics["train"],
+        processing_class=training_processor.image_processor,
+    )
+    trainer.train()
+    assert trainer.momentum_contrast is None
