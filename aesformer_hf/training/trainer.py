@@ -285,6 +285,40 @@ class AesformerTrainer(Trainer):
             self.momentum_contrast.save(folder)
         super()._save_checkpoint(model, trial)
 
+    def latest_eval_metrics(self) -> dict[str, float]:
+        """The last evaluation's metrics from the log history (`eval_` prefixes kept), or `{}`."""
+        for entry in reversed(self.state.log_history):
+            if any(key.startswith("eval_") and key != "eval_loss" for key in entry):
+                return {k: v for k, v in entry.items() if k.startswith("eval_")}
+        return {}
+
+    def create_model_card(self, dataset_name: str | None = None, metrics: dict | None = None, **kwargs):
+        """Write the AesFormer model card (`output_dir/README.md`) with the measured figures as `model-index`.
+
+        Replaces the Trainer's generic card, so `push_to_hub` uploads this one. Without evaluation metrics
+        (no evaluation ran) the Trainer's own card is written instead.
+        """
+        from ..hub.model_card import write_model_card
+
+        metrics = metrics if metrics is not None else self.latest_eval_metrics()
+        if not self.is_world_process_zero():
+            return None
+        if not metrics:
+            return super().create_model_card(dataset_name=dataset_name, **kwargs)
+        config = self.model.config
+        architecture = str(config.vision_config.architecture)
+        variant = next((v for v in ("tiny", "small", "base") if f"swin_{v}_" in architecture), architecture)
+        if variant in ("tiny", "small", "base") and (config.vision_config.model_args or {}):
+            variant = "custom"  # a resized Swin is not the released variant
+        return write_model_card(
+            self.args.output_dir,
+            metrics,
+            dataset_name=dataset_name or kwargs.get("dataset_tags") or "unspecified",
+            variant=variant,
+            stage=self.args.stage,
+            model_name=kwargs.get("model_name"),
+        )
+
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """`Trainer.train`; when resuming stage 1, the momentum encoders and queues come back too."""
         if resume_from_checkpoint and self.momentum_contrast is not None:

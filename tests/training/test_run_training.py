@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from huggingface_hub import ModelCard
 
 from aesformer_hf import AesformerForAesthetic
 from aesformer_hf.cli import main as cli_main
@@ -38,8 +39,14 @@ def test_both_stages_from_a_parquet_folder(tmp_path, parquet_folder, capsys):
     stage2 = tmp_path / "stage2"
     args = ["--stage", "adaptation", "--dataset", str(parquet_folder), "--model", str(stage1)]
     assert cli_main(["train", *args, *_common(stage2)]) == 0
-    assert "eval_srcc" in json.loads((stage2 / "eval_results.json").read_text())
+    measured = json.loads((stage2 / "eval_results.json").read_text())
+    assert "eval_srcc" in measured
     AesformerForAesthetic.from_pretrained(stage2)
+    # The run writes a model card whose model-index holds the figures it measured.
+    card = ModelCard.load(stage2 / "README.md")
+    results = card.data.eval_results
+    srcc = [r.metric_value for r in results if "srcc" in r.metric_type.lower()]
+    assert srcc and srcc[0] == pytest.approx(measured["eval_srcc"], abs=1e-4)
 
 
 def test_model_or_preset_is_required(tmp_path, parquet_folder):
