@@ -371,4 +371,6 @@ def test_automodel_loads_the_base_model_weights_from_a_task_checkpoint(model, tm
     model.save_pretrained(tmp_path)
     base = AutoModel.from_pretrained(tmp_path).eval()
     assert isinstance(base, AesformerModel)
-    torch.testing.assert_close(base(pixel_values).last_hidden_state, model.model(pixel_values).last_hidden_state)
+    torch.testing.assert_close(
+        base(pixel_values).last_hidden_state, model.model(pixel_values).last_hidden_state
+    )
