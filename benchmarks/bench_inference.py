@@ -15,6 +15,7 @@ Weights are random (no download): speed does not depend on their values.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import statistics
@@ -65,10 +66,13 @@ def build_model(variant: str) -> AesformerForAesthetic:
     return AesformerForAesthetic(config).eval()
 
 
-def measure(fn, device: torch.device, repeats: int) -> tuple[float, float]:
-    """Median seconds per call and peak memory (MiB) of `fn()` after one warm-up call."""
-    with torch.inference_mode():
-        for _ in range(2):  # warm-up: allocator, kernels, lazy init
+def measure(fn, device: torch.device, repeats: int, inference: bool = True) -> tuple[float, float]:
+    """Median seconds per call and peak memory (MiB) of `fn()` over `repeats` calls after two warm-up calls.
+
+    `inference=False` keeps autograd on (training steps); the warm-up also builds optimiser state there.
+    """
+    with torch.inference_mode() if inference else contextlib.nullcontext():
+        for _ in range(2):  # warm-up: allocator, kernels, lazy init, optimiser state
             fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -110,18 +114,19 @@ def measure_case(
     return measure(calls[mode], device, repeats)
 
 
-def _child(queue, args):
-    queue.put(measure_case(*args))
+def _child(queue, case_function, args):
+    queue.put(case_function(*args))
 
 
-def measure_isolated(*args) -> tuple[float, float]:
-    """On CPU each case runs in a fresh process, so that one case's freed-but-cached memory cannot hide the
-    next case's peak; on CUDA the allocator's own peak statistics are exact, so cases share the process."""
+def measure_isolated(case_function, *args) -> tuple[float, float]:
+    """`case_function(*args)` (whose second argument is the device name), on CPU in a fresh process so that
+    one case's freed-but-cached memory cannot hide the next case's peak; on CUDA the allocator's own peak
+    statistics are exact, so cases share the process."""
     if args[1].startswith("cuda"):
-        return measure_case(*args)
+        return case_function(*args)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(queue, args))
+    process = context.Process(target=_child, args=(queue, case_function, args))
     process.start()
     result = queue.get()
     process.join()
@@ -138,9 +143,9 @@ def run(
             for batch in batch_sizes:
                 reps = repeats if batch < 64 or device_name.startswith("cuda") else max(1, repeats // 2)
                 case = (variant, device_name, dtype)
-                ref_s, ref_mem = measure_isolated(*case, "swin", batch, text_tokens, reps)
+                ref_s, ref_mem = measure_isolated(measure_case, *case, "swin", batch, text_tokens, reps)
                 for mode in ("VIAA", "MIAA"):
-                    seconds, memory = measure_isolated(*case, mode, batch, text_tokens, reps)
+                    seconds, memory = measure_isolated(measure_case, *case, mode, batch, text_tokens, reps)
                     rows.append(
                         {
                             "device": device_name,

@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
-import statistics
 import tempfile
-import time
 
 import torch
 import torch.nn.functional as F
-from bench_inference import PeakRSS  # the same memory sampler as the inference benchmark
+from bench_inference import measure, measure_isolated  # the same timing and memory sampling
 
 from aesformer_hf import AesformerConfig, AesformerForAesthetic
 from aesformer_hf.testing_utils import tiny_config
@@ -99,26 +96,6 @@ def _swin_step(model, batch: dict, device: torch.device, dtype: torch.dtype):
     return step
 
 
-def measure(step, device: torch.device, repeats: int) -> tuple[float, float]:
-    """Median seconds per step and peak memory (MiB) over `repeats` steps after two warm-up steps."""
-    for _ in range(2):  # warm-up: optimiser state, allocator, kernels
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    times = []
-    with PeakRSS() as rss:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda" else rss.peak_mib
-    return statistics.median(times), peak
-
-
 def measure_case(
     variant: str, device_name: str, dtype_name: str, mode: str, batch: int, text_tokens: int, repeats: int
 ) -> tuple[float, float]:
@@ -132,23 +109,7 @@ def measure_case(
             step = _swin_step(model, inputs, device, dtype)
         else:
             step = _stage_step(model, mode, inputs, device, dtype, output_dir)
-        return measure(step, device, repeats)
-
-
-def _child(queue, args):
-    queue.put(measure_case(*args))
-
-
-def measure_isolated(*args) -> tuple[float, float]:
-    if args[1].startswith("cuda"):
-        return measure_case(*args)
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(queue, args))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+        return measure(step, device, repeats, inference=False)
 
 
 HEADER = (
@@ -171,9 +132,9 @@ def run(variant: str, batch: int, text_tokens: int, repeats: int, devices: list[
         dtypes = ["float32"] + (["bfloat16"] if device_name.startswith("cuda") else [])
         for dtype in dtypes:
             case = (variant, device_name, dtype)
-            swin_s, swin_mem = measure_isolated(*case, "swin", batch, text_tokens, repeats)
+            swin_s, swin_mem = measure_isolated(measure_case, *case, "swin", batch, text_tokens, repeats)
             for stage in ("multimodal", "adaptation"):
-                seconds, memory = measure_isolated(*case, stage, batch, text_tokens, repeats)
+                seconds, memory = measure_isolated(measure_case, *case, stage, batch, text_tokens, repeats)
                 rows.append(
                     {
                         "device": device_name,
