@@ -149,6 +149,12 @@ def build_model_and_processor(model_args: ModelArguments, spec, train_dataset):
                 f"{model_args.model} predicts {model.config.num_bins} bins but the dataset has {spec.num_bins} "
                 f"({spec.name}): start from a model trained on this scale, or from a --config_preset."
             )
+        if spec is not None:
+            scale = (spec.score_min, spec.score_max, spec.label_threshold)
+            if scale != (model.config.score_min, model.config.score_max, model.config.label_threshold):
+                # Same bins, another scale (e.g. an AVA model fine-tuned on JAS's 0..1 scores).
+                logger.warning(f"Reading the model's {spec.num_bins} bins on {spec.name}'s scale {scale}.")
+                model.set_score_scale(*scale)
         return model, AesformerProcessor.from_pretrained(model_args.processor or model_args.model)
 
     preset = model_args.config_preset.lower()

@@ -647,6 +647,25 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
                 shutil.copyfile(source, Path(save_directory) / Path(source).name)
         return result
 
+    def set_score_scale(self, score_min: float, score_max: float, label_threshold: float) -> None:
+        """Read the same `num_bins` bins on another scale, e.g. AVA's 1..10 as JAS's 0..1 before fine-tuning.
+
+        Updates the config (validated) and the bin values the mean score is computed with; weights are unchanged.
+        """
+        config = self.config
+        previous = (config.score_min, config.score_max, config.label_threshold)
+        config.score_min, config.score_max, config.label_threshold = (
+            float(score_min),
+            float(score_max),
+            float(label_threshold),
+        )
+        try:
+            config.validate_aesformer()
+        except ValueError:
+            config.score_min, config.score_max, config.label_threshold = previous
+            raise
+        self.bin_values.copy_(torch.tensor(config.bin_values, dtype=self.bin_values.dtype))
+
     # -- helpers -----------------------------------------------------------------------------------
     def _predict(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         distribution = F.softmax(logits.float(), dim=-1)

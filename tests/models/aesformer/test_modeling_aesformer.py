@@ -374,3 +374,18 @@ def test_automodel_loads_the_base_model_weights_from_a_task_checkpoint(model, tm
     torch.testing.assert_close(
         base(pixel_values).last_hidden_state, model.model(pixel_values).last_hidden_state
     )
+
+
+def test_set_score_scale_reads_the_bins_on_another_scale(model, pixel_values, tmp_path):
+    before = model(pixel_values)
+    model.set_score_scale(0.0, 1.0, 0.5)
+    after = model(pixel_values)
+    torch.testing.assert_close(after.distribution, before.distribution)
+    torch.testing.assert_close(after.score, (after.distribution * torch.linspace(0, 1, 10)).sum(-1))
+    assert torch.equal(after.label, (after.score > 0.5).long())
+    model.save_pretrained(tmp_path)
+    reloaded = AesformerForAesthetic.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(reloaded(pixel_values).score, after.score)
+    with pytest.raises(ValueError, match="label_threshold"):
+        model.set_score_scale(0.0, 1.0, 5.0)
+    assert model.config.label_threshold == 0.5  # a refused change leaves the model as it was
