@@ -41,7 +41,7 @@ from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRec
 from aesformer_hf.data.splits import (
     TEST,
     TRAIN,
-    VALIDATION,
+    carve_validation,
     read_id_list,
     seeded_split,
     split_file_order,
@@ -420,13 +420,7 @@ def read_ava(
     assignment = _assign_splits(
         data_dir, records, record_split, split_file, test_fraction, seed, report, notes
     )
-    if validation_fraction:
-        if VALIDATION in assignment.values():
-            raise ValueError("the labels already define a validation split; drop validation_fraction")
-        train_ids = [image_id for image_id, split in assignment.items() if split == TRAIN]
-        for image_id, split in seeded_split(train_ids, {VALIDATION: validation_fraction}, seed).items():
-            assignment[image_id] = split
-        notes.append(f"validation: seeded {validation_fraction:.0%} of train (seed {seed})")
+    carve_validation(assignment, validation_fraction, seed, notes, "the labels")
 
     splits: dict[str, list[ImageRecord]] = {}
     for image_id, record in records.items():

@@ -30,7 +30,13 @@ from aesformer_hf.data.images import ImageIndex, image_roots
 from aesformer_hf.data.report import BuildReport
 from aesformer_hf.data.schema import JAS_SPEC, build_features, label_from_score
 from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord
-from aesformer_hf.data.splits import SPLIT_ORDER, TEST, VALIDATION, seeded_split, split_name_from_file
+from aesformer_hf.data.splits import (
+    SPLIT_ORDER,
+    TEST,
+    carve_validation,
+    seeded_split,
+    split_name_from_file,
+)
 from aesformer_hf.data.text import read_csv_rows, read_text
 
 JAS_FEATURES = build_features(
@@ -295,12 +301,7 @@ def read_jas(
         rows[row.name] = row
 
     assignment = _assign_splits(rows, by_split, sheet is not None, test_fraction, seed, report, notes)
-    if validation_fraction:
-        if VALIDATION in assignment.values():
-            raise ValueError("the split files already define a validation split; drop validation_fraction")
-        train = [name for name, split in assignment.items() if split == "train"]
-        assignment.update(seeded_split(train, {VALIDATION: validation_fraction}, seed))
-        notes.append(f"validation: seeded {validation_fraction:.0%} of train (seed {seed})")
+    carve_validation(assignment, validation_fraction, seed, notes, "the split files")
 
     metadata = _read_all_tru(data_dir, report, notes)
     splits: dict[str, list[ImageRecord]] = {}

@@ -27,7 +27,7 @@ from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRec
 from aesformer_hf.data.splits import (
     TEST,
     TRAIN,
-    VALIDATION,
+    carve_validation,
     read_id_list,
     seeded_split,
     split_file_order,
@@ -200,12 +200,7 @@ def read_photonet(
             f"no split for Photo.net in {data_dir}: name the CSVs train.csv/test.csv, or pass --split-file "
             "(test ids) or --test-fraction"
         )
-    if validation_fraction:
-        if VALIDATION in assignment.values():
-            raise ValueError("the CSVs already define a validation split; drop validation_fraction")
-        train_ids = [image_id for image_id, split in assignment.items() if split == TRAIN]
-        assignment.update(seeded_split(train_ids, {VALIDATION: validation_fraction}, seed))
-        notes.append(f"validation: seeded {validation_fraction:.0%} of train (seed {seed})")
+    carve_validation(assignment, validation_fraction, seed, notes, "the CSVs")
 
     splits: dict[str, list[ImageRecord]] = {}
     for image_id, record in records.items():

@@ -77,6 +77,22 @@ def seeded_split(ids: Iterable[str], fractions: Mapping[str, float], seed: int) 
     return assignment
 
 
+def carve_validation(
+    assignment: dict[str, str], fraction: float, seed: int, notes: list[str], defined_by: str
+) -> None:
+    """Move a seeded `fraction` of the train ids of `assignment` (`{id: split}`, changed in place) to validation.
+
+    Refuses when `defined_by` (e.g. "the CSVs") already defined a validation split; a note records the carve.
+    """
+    if not fraction:
+        return
+    if VALIDATION in assignment.values():
+        raise ValueError(f"{defined_by} already define a validation split; drop validation_fraction")
+    train_ids = [image_id for image_id, split in assignment.items() if split == TRAIN]
+    assignment.update(seeded_split(train_ids, {VALIDATION: fraction}, seed))
+    notes.append(f"validation: seeded {fraction:.0%} of train (seed {seed})")
+
+
 def split_file_order(path: str | os.PathLike) -> tuple[int, str]:
     """Sort key putting train, then validation, then test files first, then the others by name.
 
