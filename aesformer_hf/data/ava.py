@@ -37,7 +37,7 @@ from datasets import Value
 from aesformer_hf.data.images import ImageIndex, image_roots
 from aesformer_hf.data.report import BuildReport
 from aesformer_hf.data.schema import AVA_SPEC, build_features, targets_from_votes
-from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord
+from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord, group_by_split
 from aesformer_hf.data.splits import (
     TEST,
     TRAIN,
@@ -422,13 +422,10 @@ def read_ava(
     )
     carve_validation(assignment, validation_fraction, seed, notes, "the labels")
 
-    splits: dict[str, list[ImageRecord]] = {}
-    for image_id, record in records.items():
-        splits.setdefault(assignment[image_id], []).append(record)
     return DatasetSource(
         spec=AVA_SPEC,
         features=AVA_FEATURES,
-        splits=splits,
+        splits=group_by_split(records, assignment),
         images=ImageIndex(image_roots(data_dir, images_dir, _IMAGE_FOLDERS)),
         description=AVA_DESCRIPTION,
         report=report,

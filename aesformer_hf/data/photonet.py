@@ -23,7 +23,7 @@ from pathlib import Path
 from aesformer_hf.data.images import ImageIndex, image_roots
 from aesformer_hf.data.report import BuildReport
 from aesformer_hf.data.schema import PHOTONET_SPEC, build_features, targets_from_votes
-from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord
+from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord, group_by_split
 from aesformer_hf.data.splits import (
     TEST,
     TRAIN,
@@ -202,13 +202,10 @@ def read_photonet(
         )
     carve_validation(assignment, validation_fraction, seed, notes, "the CSVs")
 
-    splits: dict[str, list[ImageRecord]] = {}
-    for image_id, record in records.items():
-        splits.setdefault(assignment[image_id], []).append(record)
     return DatasetSource(
         spec=PHOTONET_SPEC,
         features=PHOTONET_FEATURES,
-        splits=splits,
+        splits=group_by_split(records, assignment),
         images=ImageIndex(image_roots(data_dir, images_dir, _IMAGE_FOLDERS)),
         description=PHOTONET_DESCRIPTION,
         report=report,

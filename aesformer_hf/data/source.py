@@ -67,3 +67,13 @@ class DatasetSource:
     def num_records(self) -> dict[str, int]:
         """Rows per split before the images are checked."""
         return {split: len(records) for split, records in self.splits.items()}
+
+
+def group_by_split(
+    records: dict[str, ImageRecord], assignment: dict[str, str]
+) -> dict[str, list[ImageRecord]]:
+    """`{split: [records]}` from `{id: record}` and `{id: split}`, keeping the records' order within a split."""
+    splits: dict[str, list[ImageRecord]] = {}
+    for image_id, record in records.items():
+        splits.setdefault(assignment[image_id], []).append(record)
+    return splits
