@@ -7,6 +7,9 @@ Rows carry raw columns (DESIGN §5): `image` (PIL image, `{"bytes", "path"}` or 
 * applies the training transform (resize to `resize_size`, random horizontal flip, random crop to the
   processor's `size`: 256 then 224 by default) or the evaluation transform (the image processor's resize
   to `size`, no crop), then normalises;
+* draws each row's flip and crop from that row's `augmentation_seed` when the row carries one (what
+  [`RowsWithAugmentationSeeds`] adds, and [`AesformerTrainer`] trains on), else from `generator` / torch's
+  global generator;
 * cleans and tokenises the comments (multimodal batches only: tokenising never happens inside the model);
 * checks the targets and raises a `ValueError` naming the row (its `image_id` when present) for a
   missing distribution, a wrong number of bins, NaN/inf, negative values or rows that do not sum to 1,
@@ -14,6 +17,14 @@ Rows carry raw columns (DESIGN §5): `image` (PIL image, `{"bytes", "path"}` or 
 
 Rows without comments cannot go through the multimodal path: filter them out first with
 [`keep_rows_with_comments`] (stage 1 does; stage 2 reads no comments).
+
+Why per-row seeds: `Trainer` makes a run resumed from a checkpoint continue like the uninterrupted run by
+restoring the global RNG states saved in the checkpoint, but it restores them only after the resumed epoch's
+first batch has been fetched (the data loader also looks one batch ahead), and batches collated in
+dataloader worker processes never see the main process's RNG at all. An augmentation drawn from the global
+RNG therefore differs after a mid-epoch resumption. A seed that is a pure function of (seed, epoch,
+process, dataset row) depends on no RNG state and no fetch order: the same row in the same epoch gets the
+same crop whether the run was interrupted or not, in any worker, and each process draws its own crops.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ from ..models.aesformer.processing_aesformer import MAX_TEXT_TOKENS, clean_comme
 _SUM_TOLERANCE = 1e-3
 # The paper's training resize: 256 before a 224 crop.
 _TRAIN_RESIZE_RATIO = 256 / 224
+# The row key holding the seed of that row's training flip and crop (read by the collator, never output).
+AUGMENTATION_SEED_KEY = "augmentation_seed"
 
 
 def default_train_resize_size(size: int) -> int:
@@ -54,6 +67,67 @@ def keep_rows_with_comments(dataset, column: str = "comments", num_proc: int | N
     return dataset.filter(
         has_comments, input_columns=column, num_proc=num_proc, desc="Keeping rows with comments"
     )
+
+
+def augmentation_seed(seed: int, epoch: int, process_index: int, index: int) -> int:
+    """The seed of the training flip and crop of dataset row `index` in `epoch` on process `process_index`.
+
+    Hashed with numpy's `SeedSequence` (made to turn tuples of integers into independent streams), so nearby
+    keys do not give correlated generators. A pure function: it needs no state saved in checkpoints.
+    """
+    key = [int(value) & 0xFFFFFFFFFFFFFFFF for value in (seed, epoch, process_index, index)]
+    return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class RowsWithAugmentationSeeds(torch.utils.data.Dataset):
+    r"""
+    A map-style dataset's rows, each with its `augmentation_seed` (see [`augmentation_seed`]) added.
+
+    [`AesformerTrainer`] trains on this view of its training dataset so that the random crops and flips of
+    [`AesformerDataCollator`] depend only on (`seed`, epoch, `process_index`, row index): a run resumed from a
+    mid-epoch checkpoint then collates exactly the batches that the uninterrupted run collated, with any
+    number of dataloader workers, and each process of a distributed run draws its own crops.
+
+    The epoch lives in a shared-memory tensor, so that [`set_epoch`] reaches dataloader workers that were
+    started earlier (`dataloader_persistent_workers=True`) as well as those started by the next epoch.
+
+    Args:
+        dataset: map-style dataset (`datasets.Dataset` or a `torch.utils.data.Dataset` with `__len__`) whose
+            items are mappings (columns -> values).
+        seed (`int`): the run's seed (`TrainingArguments.data_seed`, else `seed`).
+        process_index (`int`, defaults to 0): this process's rank.
+    """
+
+    def __init__(self, dataset, seed: int, process_index: int = 0):
+        self.dataset = dataset
+        self.seed = int(seed)
+        self.process_index = int(process_index)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Key the rows fetched from now on (here and in dataloader workers) to `epoch`."""
+        self._epoch.fill_(int(epoch))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _with_seed(self, row: Mapping[str, Any], index: int, epoch: int) -> dict[str, Any]:
+        seed = augmentation_seed(self.seed, epoch, self.process_index, index)
+        return {**row, AUGMENTATION_SEED_KEY: seed}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._with_seed(self.dataset[index], index, self.epoch)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        # One query for the whole batch where the dataset supports it (`datasets.Dataset` does).
+        get_many = getattr(self.dataset, "__getitems__", None)
+        rows = get_many(list(indices)) if get_many is not None else [self.dataset[i] for i in indices]
+        epoch = self.epoch
+        return [self._with_seed(row, index, epoch) for row, index in zip(rows, indices)]
 
 
 def _row_name(row: Mapping[str, Any], index: int) -> str:
@@ -98,8 +172,10 @@ class AesformerDataCollator:
             Left `None`, the first row decides and the others must agree.
         resize_size (`int`, optional): training resize side; defaults to `round(size * 256 / 224)`.
         max_text_tokens (`int`, defaults to 512): comment tokens kept per image (truncation).
-        generator (`torch.Generator`, optional): source of the flips and crops; by default torch's global
-            generator, which `Trainer` seeds and restores when resuming, so runs repeat exactly.
+        generator (`torch.Generator`, optional): source of the flips and crops of rows without an
+            `augmentation_seed`; by default torch's global generator. A row's `augmentation_seed` takes
+            precedence (a fresh generator seeded with it): [`AesformerTrainer`] adds one to every training row
+            so that resuming mid-epoch repeats the uninterrupted run's crops (see the module docstring).
 
     Returns (from `__call__`), a dict of tensors:
         `pixel_values` `(batch, 3, size, size)` float32, normalised;
@@ -144,16 +220,25 @@ class AesformerDataCollator:
         return dataclasses.replace(self, training=False)
 
     # -- images ------------------------------------------------------------------------------------
-    def train_transform(self, image: Image.Image) -> torch.Tensor:
-        """RGB PIL -> `(3, size, size)`: resize to `resize_size`, flip with p=0.5, random crop, normalise."""
+    def train_transform(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
+        """RGB PIL -> `(3, size, size)`: resize to `resize_size`, flip with p=0.5, random crop, normalise.
+
+        The crop and flip come from `generator`, else the collator's `generator`, else torch's global one.
+        """
+        generator = generator if generator is not None else self.generator
         resample = self.image_processor.resample
         resized = image.resize((self.resize_size, self.resize_size), resample=resample)
         margin = self.resize_size - self.size
-        top, left = torch.randint(0, margin + 1, (2,), generator=self.generator).tolist()
+        top, left = torch.randint(0, margin + 1, (2,), generator=generator).tolist()
         cropped = resized.crop((left, top, left + self.size, top + self.size))
-        if torch.rand((), generator=self.generator) < 0.5:
+        if torch.rand((), generator=generator) < 0.5:
             cropped = cropped.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return self.image_processor.normalize_pil(cropped)
+
+    @staticmethod
+    def _row_generator(row: Mapping[str, Any]) -> torch.Generator | None:
+        seed = row.get(AUGMENTATION_SEED_KEY)
+        return None if seed is None else torch.Generator().manual_seed(int(seed))
 
     def eval_transform(self, image: Image.Image) -> torch.Tensor:
         """RGB PIL -> `(3, size, size)`, exactly as the image processor (resize, no crop, normalise)."""
@@ -237,17 +322,25 @@ class AesformerDataCollator:
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if len(rows) == 0:
             raise ValueError("Cannot collate an empty batch.")
-        transform = self.train_transform if self.training else self.eval_transform
-        pixel_values = torch.stack(
-            [
-                transform(_load_image(row.get(self.image_column), _row_name(row, i)))
-                for i, row in enumerate(rows)
-            ]
-        )
+        pixel_values = []
+        for i, row in enumerate(rows):
+            image = _load_image(row.get(self.image_column), _row_name(row, i))
+            if self.training:
+                pixel_values.append(self.train_transform(image, self._row_generator(row)))
+            else:
+                pixel_values.append(self.eval_transform(image))
+        pixel_values = torch.stack(pixel_values)
         batch = {"pixel_values": pixel_values, "labels": self._labels(rows)}
         if self.multimodal:
             batch.update(self._tokenised_comments(rows))
         return batch
 
 
-__all__ = ["AesformerDataCollator", "default_train_resize_size", "keep_rows_with_comments"]
+__all__ = [
+    "AUGMENTATION_SEED_KEY",
+    "AesformerDataCollator",
+    "RowsWithAugmentationSeeds",
+    "augmentation_seed",
+    "default_train_resize_size",
+    "keep_rows_with_comments",
+]

@@ -6,6 +6,7 @@ It changes only what AesFormer needs:
   trainable and total parameter counts, builds the data collator, `compute_metrics` and, for stage 1, the
   momentum-contrast state when they are not given;
 * `compute_loss`: the stage's loss (below) from the model's outputs;
+* `get_train_dataloader`: training rows carry the seed of their random crop and flip (below);
 * `get_eval_dataloader` / `get_test_dataloader`: evaluation uses the collator's evaluation transform;
 * `_save_checkpoint` / `train`: the momentum-contrast state is saved in, and restored from, each checkpoint;
 * `get_decay_parameter_names`: no weight decay on the contrastive temperature;
@@ -18,6 +19,21 @@ Losses (`p` = softmax of a head's logits, `y` = the true distribution):
   evaluation reports the supervised part, since it must not move the momentum state);
 * stage 2, `"adaptation"`: `adaptation_emd_weight * EMD_2(p, y) + adaptation_mse_weight * MSE(p, y)`;
 * score-only data (`labels` of shape `(batch,)`): the MSE of the predicted mean score replaces the EMD terms.
+
+Exact resumption, mid-epoch included: `Trainer` restores the model, optimiser, scheduler and global RNG states
+(dropout) and skips the batches already trained on; the momentum encoders and queues come from the checkpoint
+too. The training transform's crops and flips cannot follow the global RNG: `Trainer` restores it only after
+the resumed epoch's first batch is collated (and the loader collates one batch ahead; workers have RNGs of
+their own). So each training row is seeded from (`data_seed` or `seed`, epoch, process index, row index) by
+[`RowsWithAugmentationSeeds`] instead: no state to save, the same crops with any number of dataloader workers,
+different crops on each process. The epoch reaches the rows through an `on_epoch_begin` callback. Map-style
+datasets only: an iterable one has no row indices, and its crops come from the global RNG.
+
+One case stays out of reach without changing `Trainer` itself: with `dataloader_persistent_workers=True`, the
+crops still repeat exactly, but dropout does not after the first epoch boundary that follows a resumption.
+PyTorch's `DataLoader` draws its workers' base seed from the global RNG when it creates its iterator, which
+persistent workers do only once: the resumed run's loader does it at an epoch where the uninterrupted run's
+loader did not, so the global RNG streams part there.
 
 The momentum encoders move once per training forward pass (so once per micro-batch under gradient
 accumulation, as in the released code), before the momentum features of the batch are computed; the batch's
@@ -33,11 +49,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import Trainer
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from torch.utils.data import IterableDataset
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, has_length
 from transformers.utils import logging
 
-from .collator import AesformerDataCollator
+from .collator import AesformerDataCollator, RowsWithAugmentationSeeds
 from .evaluation import AestheticMetricsForTrainer
 from .losses import (
     AdaptationLoss,
@@ -53,6 +70,23 @@ from .training_args import AesformerTrainingArguments
 logger = logging.get_logger(__name__)
 
 _TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class _AugmentationEpochCallback(TrainerCallback):
+    """Keys the training rows' augmentation seeds to the epoch that is starting.
+
+    `Trainer` runs `on_epoch_begin` before it builds the epoch's batch iterator, including the epoch that a
+    resumed run re-enters mid-way (`state.epoch` then holds the checkpoint's fractional epoch, whose integer
+    part is the epoch being resumed). Accelerate's `DataLoaderShard.set_epoch` cannot be relied upon for this:
+    it skips the dataset when a sampler wrapped by `BatchSamplerShard` or `SkipBatchSampler` takes the epoch.
+    """
+
+    def __init__(self):
+        self.rows: RowsWithAugmentationSeeds | None = None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if self.rows is not None:
+            self.rows.set_epoch(int(state.epoch))
 
 
 class AesformerTrainer(Trainer):
@@ -145,6 +179,8 @@ class AesformerTrainer(Trainer):
         self._loss_parts: dict[str, tuple[torch.Tensor | float, int]] = {}
         if self.momentum_contrast is not None:
             self.momentum_contrast.to(args.device)
+        self._augmentation_epochs = _AugmentationEpochCallback()
+        self.add_callback(self._augmentation_epochs)
 
     @staticmethod
     def _check_collator(collator: Any, stage: str, config) -> None:
@@ -249,6 +285,33 @@ class AesformerTrainer(Trainer):
                 logs[name] = round(float(total) / count, 4)
             self._loss_parts.clear()
         super().log(logs, start_time)
+
+    # -- training data -----------------------------------------------------------------------------
+    def get_train_dataloader(self):
+        """`Trainer.get_train_dataloader` over [`RowsWithAugmentationSeeds`] of the training dataset.
+
+        Only for an [`AesformerDataCollator`] with the training transform (another collator would not expect
+        the extra `augmentation_seed` key) and a map-style dataset (an iterable one has no row indices: its
+        crops come from the global RNG, so a mid-epoch resumption does not repeat them).
+        """
+        dataset = self.train_dataset
+        collator = self.data_collator
+        if (
+            not isinstance(collator, AesformerDataCollator)
+            or not collator.training
+            or dataset is None
+            or isinstance(dataset, IterableDataset)
+            or not has_length(dataset)
+        ):
+            return super().get_train_dataloader()
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        rows = RowsWithAugmentationSeeds(dataset, seed=seed, process_index=self.args.process_index)
+        self._augmentation_epochs.rows = rows
+        self.train_dataset = rows
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.train_dataset = dataset
 
     # -- evaluation data ---------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from aesformer_hf.training import AesformerDataCollator, default_train_resize_size, keep_rows_with_comments
+from aesformer_hf.training.collator import AUGMENTATION_SEED_KEY, RowsWithAugmentationSeeds, augmentation_seed
 
 from .conftest import TRAIN_IMAGE_SIZE
 
@@ -76,6 +77,56 @@ def test_explicit_generator_makes_the_transform_reproducible(aesthetics, trainin
     first = AesformerDataCollator(training_processor, generator=torch.Generator().manual_seed(3))(rows)
     second = AesformerDataCollator(training_processor, generator=torch.Generator().manual_seed(3))(rows)
     torch.testing.assert_close(first["pixel_values"], second["pixel_values"], rtol=0, atol=0)
+
+
+def test_a_rows_augmentation_seed_decides_its_crop_whatever_the_global_rng(aesthetics, training_processor):
+    collator = AesformerDataCollator(training_processor, generator=torch.Generator().manual_seed(3))
+    rows = [{**row, AUGMENTATION_SEED_KEY: 100 + i} for i, row in enumerate(rows_of(aesthetics["train"]))]
+    torch.manual_seed(0)
+    first = collator(rows)
+    torch.manual_seed(1)
+    again = collator(rows[::-1])  # another order, another global and collator RNG state
+    assert AUGMENTATION_SEED_KEY not in first
+    torch.testing.assert_close(first["pixel_values"], again["pixel_values"].flip(0), rtol=0, atol=0)
+    reseeded = collator([{**row, AUGMENTATION_SEED_KEY: 200 + i} for i, row in enumerate(rows)])
+    assert not torch.equal(first["pixel_values"], reseeded["pixel_values"])
+    evaluation = collator.for_evaluation()
+    plain = evaluation([{k: v for k, v in row.items() if k != AUGMENTATION_SEED_KEY} for row in rows])
+    torch.testing.assert_close(evaluation(rows)["pixel_values"], plain["pixel_values"], rtol=0, atol=0)
+
+
+def test_augmentation_seeds_differ_by_epoch_process_and_row():
+    keys = [(0, epoch, process, row) for epoch in range(3) for process in range(2) for row in range(50)]
+    seeds = [augmentation_seed(*key) for key in keys]
+    assert len(set(seeds)) == len(keys)
+    assert all(0 <= seed < 2**63 for seed in seeds)
+    assert augmentation_seed(0, 1, 0, 7) == augmentation_seed(0, 1, 0, 7) != augmentation_seed(1, 1, 0, 7)
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, index):
+        return {"index": index}
+
+
+def _seeds_seen(batch):
+    return [(row["index"], row[AUGMENTATION_SEED_KEY]) for row in batch]
+
+
+@pytest.mark.parametrize("persistent_workers", [False, True])
+def test_rows_with_augmentation_seeds_reach_dataloader_workers_each_epoch(persistent_workers):
+    rows = RowsWithAugmentationSeeds(_Rows(), seed=5, process_index=1)
+    loader = torch.utils.data.DataLoader(
+        rows, batch_size=2, num_workers=2, persistent_workers=persistent_workers, collate_fn=_seeds_seen
+    )
+    for epoch in (0, 1, 2):
+        rows.set_epoch(epoch)
+        seen = [pair for batch in loader for pair in batch]
+        assert seen == [(i, augmentation_seed(5, epoch, 1, i)) for i in range(6)], epoch
+    assert rows.__getitems__([4, 0]) == [rows[4], rows[0]]
+    assert rows[0] == {"index": 0, AUGMENTATION_SEED_KEY: augmentation_seed(5, 2, 1, 0)}
 
 
 def test_evaluation_transform_equals_the_processor(aesthetics, training_processor):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).with_name("distributed_training_script.py")
+RESUME_SCRIPT = Path(__file__).with_name("distributed_resume_script.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,8 +19,7 @@ def _contains_rows(queue: torch.Tensor, rows: torch.Tensor) -> bool:
     return bool((distances.min(dim=1).values < 1e-5).all())
 
 
-@pytest.mark.timeout(300)
-def test_two_processes_keep_weights_equal_and_share_the_queue(tmp_path):
+def _launch_on_two_processes(script: Path, output_dir: Path, port: int) -> None:
     if shutil.which("accelerate") is None and not (Path(sys.executable).parent / "accelerate").exists():
         pytest.skip("the accelerate command is not installed")
     launcher = str(Path(sys.executable).parent / "accelerate")
@@ -34,12 +34,17 @@ def test_two_processes_keep_weights_equal_and_share_the_queue(tmp_path):
     }
     command = [
         launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
-        str(SCRIPT), str(tmp_path),
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+        str(script), str(output_dir),
     ]  # fmt: skip
     # With no GPU, --multi_gpu starts two torch.distributed CPU processes (gloo); the script asks for use_cpu.
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_keep_weights_equal_and_share_the_queue(tmp_path):
+    _launch_on_two_processes(SCRIPT, tmp_path, port=29517)
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
@@ -61,3 +66,24 @@ def test_two_processes_keep_weights_equal_and_share_the_queue(tmp_path):
         assert _contains_rows(image_queue, rank["local_image_features"])
         assert _contains_rows(text_queue, rank["local_text_features"])
     assert not torch.allclose(ranks[0]["local_image_features"], ranks[1]["local_image_features"])
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_resume_mid_epoch_exactly(tmp_path):
+    """Interrupted after step 2 of 3 per epoch, each process resumes with the batches (crops included), losses,
+    weights and momentum state of the uninterrupted run; the two processes collate different batches."""
+    _launch_on_two_processes(RESUME_SCRIPT, tmp_path, port=29518)
+    ranks = [torch.load(tmp_path / f"resume_rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for rank in ranks:
+        full, resumed = rank["full"], rank["resumed"]
+        assert full["world_size"] == 2 and len(full["pixel_sums"]) == 4 and len(resumed["pixel_sums"]) == 2
+        for a, b in zip(full["pixel_sums"][2:], resumed["pixel_sums"]):
+            torch.testing.assert_close(b, a, rtol=0, atol=0)
+        assert sorted(resumed["losses"]) == [3, 4]
+        for step in (3, 4):
+            assert resumed["losses"][step] == pytest.approx(full["losses"][step], rel=1e-6, abs=1e-7), step
+        for part in ("model", "momentum"):
+            for name, weight in full[part].items():
+                torch.testing.assert_close(resumed[part][name], weight, rtol=1e-6, atol=1e-7, msg=name)
+    for a, b in zip(ranks[0]["full"]["pixel_sums"], ranks[1]["full"]["pixel_sums"]):
+        assert not torch.equal(a, b)

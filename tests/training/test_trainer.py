@@ -124,13 +124,13 @@ def test_evaluation_uses_the_evaluation_transform(tmp_path, aesthetics, training
     assert trainer.get_train_dataloader().collate_fn.training is True
 
 
-def _train(output_dir, aesthetics, processor, resume=None, **overrides):
+def _train(output_dir, aesthetics, processor, resume=None, trainer_class=AesformerTrainer, **overrides):
     recorder = LossRecorder()
     settings = dict(
         max_steps=6, logging_steps=1, save_strategy="steps", save_steps=3, contrastive_queue_size=7
     )
     settings.update(overrides)
-    trainer = AesformerTrainer(
+    trainer = trainer_class(
         model=make_model(seed=0),
         args=make_args(output_dir, **settings),
         train_dataset=aesthetics["train"],
@@ -178,6 +178,74 @@ def test_resuming_from_a_checkpoint_without_momentum_state_fails(tmp_path, aesth
     os.remove(checkpoint / MOMENTUM_STATE_FILENAME)
     with pytest.raises(FileNotFoundError, match="no momentum-contrast state"):
         _train(tmp_path / "resumed", aesthetics, training_processor, resume=str(checkpoint), max_steps=4)
+
+
+class _BatchRecordingTrainer(AesformerTrainer):
+    """Records each training batch's pixels (sum per image): what the collator's crops and flips made."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pixel_sums = []
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            self.pixel_sums.append(inputs["pixel_values"].detach().sum(dim=(1, 2, 3)).clone())
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+
+def _train_recording_batches(output_dir, aesthetics, processor, resume=None, **overrides):
+    settings = dict(max_steps=7, save_steps=4, trainer_class=_BatchRecordingTrainer)
+    return _train(output_dir, aesthetics, processor, resume, **{**settings, **overrides})
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resuming_mid_epoch_continues_exactly(tmp_path, aesthetics, training_processor, num_workers):
+    """3 steps per epoch; interrupted after step 4, one step into the second epoch, the resumed run re-enters
+    that epoch mid-way (the Trainer skips the batch already trained on) and crosses into the third.
+
+    The batches, crops and flips included, the losses, the weights and the momentum state must be those of the
+    uninterrupted run, also when dataloader workers collate the batches.
+    """
+    full, full_losses = _train_recording_batches(
+        tmp_path / "full", aesthetics, training_processor, dataloader_num_workers=num_workers
+    )
+    checkpoint = tmp_path / "full" / "checkpoint-4"
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["epoch"] == pytest.approx(4 / 3)
+
+    resumed, resumed_losses = _train_recording_batches(
+        tmp_path / "resumed",
+        aesthetics,
+        training_processor,
+        resume=str(checkpoint),
+        dataloader_num_workers=num_workers,
+    )
+    assert len(full.pixel_sums) == 7 and len(resumed.pixel_sums) == 3
+    for step, (a, b) in enumerate(zip(full.pixel_sums[4:], resumed.pixel_sums), start=5):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=f"the batch of step {step}")
+    assert sorted(resumed_losses) == [5, 6, 7]
+    for step in (5, 6, 7):
+        assert resumed_losses[step] == pytest.approx(full_losses[step], rel=1e-6, abs=1e-7), step
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7, msg=name)
+    for (name, a), (_, b) in zip(
+        full.momentum_contrast.state_dict().items(), resumed.momentum_contrast.state_dict().items()
+    ):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_training_crops_are_new_each_epoch_and_do_not_depend_on_workers(
+    tmp_path, aesthetics, training_processor
+):
+    """The same rows in every epoch (one batch of all 12), cropped anew each epoch; with or without workers."""
+    settings = dict(per_device_train_batch_size=12, max_steps=3, contrastive_queue_size=12)
+    main, _ = _train_recording_batches(tmp_path / "main", aesthetics, training_processor, **settings)
+    workers, _ = _train_recording_batches(
+        tmp_path / "workers", aesthetics, training_processor, dataloader_num_workers=2, **settings
+    )
+    epochs = [sums.sort().values for sums in main.pixel_sums]
+    assert not torch.equal(epochs[0], epochs[1]) and not torch.equal(epochs[1], epochs[2])
+    for a, b in zip(main.pixel_sums, workers.pixel_sums):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
 
 
 def test_saved_model_holds_no_momentum_state(tmp_path, aesthetics, training_processor):
