@@ -26,7 +26,7 @@ import io
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from datasets import Dataset, DatasetDict, DatasetInfo, Value
+from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Value
 from PIL import Image
 from scipy import ndimage
 
@@ -269,6 +269,42 @@ def build_synthetic_aesthetics(
             for split, split_rows in rows.items()
         }
     )
+
+
+def flaw_class_names(
+    degradations: Sequence[str] = DEGRADATIONS, max_strength: int = MAX_STRENGTH
+) -> list[str]:
+    """Names of the (flaw, strength) classes: ``"clean"``, then ``"<degradation>-s<strength>"``.
+
+    With the defaults: 1 + 8 x 4 = 33 classes, ``"clean"``, ``"blur-s1"`` .. ``"poor_crop-s4"``.
+    """
+    return ["clean"] + [f"{d}-s{s}" for d in degradations for s in range(1, max_strength + 1)]
+
+
+def add_flaw_labels(dataset: Dataset | DatasetDict, column: str = "flaw") -> Dataset | DatasetDict:
+    """Add ``column``: a ``ClassLabel`` of :func:`flaw_class_names` from ``degradation`` and ``strength``.
+
+    These labels say how an image was made, not how the simulated crowd voted: which flaw, how strong.
+    They serve as a pre-training task for a vision tower that has no pretrained weights (the way
+    DB-CNN pre-trains on synthetic distortion type and level); ``aesformer-hf demo`` uses them so.
+    """
+    names = flaw_class_names()
+    index = {name: i for i, name in enumerate(names)}
+
+    def label(degradation: str, strength: int) -> dict:
+        name = "clean" if degradation == "none" or strength == 0 else f"{degradation}-s{strength}"
+        if name not in index:
+            raise ValueError(f"No flaw class for degradation={degradation!r}, strength={strength!r}.")
+        return {column: index[name]}
+
+    def add(split: Dataset) -> Dataset:
+        features = split.features.copy()
+        features[column] = ClassLabel(names=names)
+        return split.map(label, input_columns=["degradation", "strength"], features=features)
+
+    if isinstance(dataset, DatasetDict):
+        return DatasetDict({name: add(split) for name, split in dataset.items()})
+    return add(dataset)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 1. Build the synthetic aesthetics dataset (`aesformer_hf.data.synthetic`): public-domain photos degraded at
    graded strengths, with simulated votes and comments; the test split holds photos never seen in training.
-2. Build a small AesFormer (random weights) and a tiny tokenizer from the training comments.
+2. Pre-train a small Swin to recognise the flaws (which one, how strong: how the training images were made, not
+   the votes). It stands in for the ImageNet-pretrained Swin that AesFormer's recipe starts from, which cannot
+   be downloaded here; without it, stage 2 has a frozen random tower to adapt and VIAA learns nothing. Then
+   build a small AesFormer around that tower, with a random text tower and a tokenizer from the comments.
 3. Stage 1 (`"multimodal"`): images + comments, EMD of both heads + contrastive alignment.
 4. Stage 2 (`"adaptation"`): vision-only adaptation from the stage-1 weights.
 5. Save the model and processor, reload them with `pipeline("image-aesthetics", model=folder)`, rate the
@@ -29,9 +32,11 @@ METRIC_COLUMNS = ("accuracy", "plcc", "srcc", "rmse", "emd_r1")
 class DemoSettings:
     """Sizes and schedule of the demo; the defaults fit in a few minutes on 2 CPU cores.
 
-    Image sizes are in pixels. `contrastive_weight` is lower than the paper's 0.5 because the demo's towers
-    start from random weights: from scratch, a strong contrastive term (image vs. short, often repeated
-    comments) dominates the shared towers for hundreds of steps and the score heads barely learn.
+    Image sizes are in pixels. `contrastive_weight` is lower than the paper's 0.5 because the demo's text
+    tower starts from random weights: from scratch, a strong contrastive term (image vs. short, often repeated
+    comments) dominates the shared towers for hundreds of steps and the score heads barely learn. Stage 1's
+    learning rate is low next to stage 2's (like the paper's 1e-5 vs 1e-4) so that it fine-tunes the
+    pre-trained vision tower rather than overwriting it.
     """
 
     image_size: int = 64
@@ -40,9 +45,11 @@ class DemoSettings:
     max_vocab: int = 512
     dataset_image_size: int = 64
     variants: int = 1
+    vision_pretraining_steps: int = 2000
+    vision_pretraining_learning_rate: float = 1e-3
     stage1_steps: int = 800
-    stage2_steps: int = 600
-    stage1_learning_rate: float = 1e-3
+    stage2_steps: int = 1200
+    stage1_learning_rate: float = 2e-4
     stage2_learning_rate: float = 2e-3
     contrastive_weight: float = 0.05
     batch_size: int = 16
@@ -52,7 +59,14 @@ class DemoSettings:
     @classmethod
     def quick(cls) -> DemoSettings:
         """A run of a few seconds for tests: fewer photos and steps (the metrics mean nothing)."""
-        return cls(embed_dim=8, max_vocab=256, stage1_steps=4, stage2_steps=4, num_scores_shown=3)
+        return cls(
+            embed_dim=8,
+            max_vocab=256,
+            vision_pretraining_steps=4,
+            stage1_steps=4,
+            stage2_steps=4,
+            num_scores_shown=3,
+        )
 
 
 @dataclass
@@ -75,10 +89,14 @@ def _build_data(settings: DemoSettings, quick: bool, seed: int):
     )
 
 
-def _build_model_and_processor(dataset, settings: DemoSettings):
+def _build_model_and_processor(dataset, settings: DemoSettings, vision_dir: str, seed: int, quick: bool):
+    """A small AesFormer whose Swin is first pre-trained on the flaw classes, saved to `vision_dir`."""
     from .. import AesformerForAesthetic, AesformerImageProcessor, AesformerProcessor
     from ..data.schema import get_dataset_spec
+    from ..data.synthetic import add_flaw_labels
+    from ..models.aesformer.pretrained_towers_aesformer import load_vision_tower
     from ..testing_utils import tiny_config, tiny_tokenizer
+    from .vision_pretraining import pretrain_vision_tower
 
     corpus = [comment for comments in dataset["train"]["comments"] for comment in comments]
     tokenizer = tiny_tokenizer(corpus, max_vocab=settings.max_vocab)
@@ -95,7 +113,23 @@ def _build_model_and_processor(dataset, settings: DemoSettings):
         label_threshold=spec.label_threshold,
         contrastive_queue_size=256,
     )
-    return AesformerForAesthetic(config), processor
+    pretrain_vision_tower(
+        config.vision_config,
+        add_flaw_labels(dataset["train"]),
+        "flaw",
+        processor,
+        vision_dir,
+        max_steps=settings.vision_pretraining_steps,
+        learning_rate=settings.vision_pretraining_learning_rate,
+        batch_size=settings.batch_size,
+        seed=seed,
+        use_cpu=True,
+        logging_steps=1 if quick else 250,
+    )
+    model = AesformerForAesthetic(config)
+    # Strict: the pre-trained folder must hold exactly the tower's weights (its classifier head aside).
+    model.model.vision_model.load_state_dict(load_vision_tower(vision_dir).state_dict())
+    return model, processor
 
 
 def _training_arguments(stage: str, run_dir: str, settings: DemoSettings, seed: int, quick: bool):
@@ -239,7 +273,8 @@ def run_demo(
     """Run the demo end to end (see the module docstring) and return what it measured.
 
     `output_dir` receives the final model and processor (loadable with `pipeline("image-aesthetics", ...)`),
-    `stage1/` (the stage-1 model) and the Trainer run folders.
+    `vision_pretrained/` (the pre-trained Swin classifier, a timm folder), `stage1/` (the stage-1 model) and
+    the Trainer run folders.
     """
     from transformers.utils import logging as transformers_logging
 
@@ -270,9 +305,16 @@ def _run_demo(output_dir: str, quick: bool, seed: int, settings: DemoSettings) -
     )
     timings["data"] = time.perf_counter() - start
 
-    print("[2/5] Building a small AesFormer and a tokenizer from the training comments ...")
+    print(
+        "[2/5] Pre-training a small Swin to recognise the flaws (it stands in for ImageNet weights), then "
+        "building AesFormer around it"
+    )
+    mark = time.perf_counter()
     set_seed(seed)
-    model, processor = _build_model_and_processor(dataset, settings)
+    model, processor = _build_model_and_processor(
+        dataset, settings, os.path.join(output_dir, "vision_pretrained"), seed, quick
+    )
+    timings["vision_pretraining"] = time.perf_counter() - mark
 
     print("[3/5] Stage 1: multimodal training (images + comments, contrastive alignment)")
     mark = time.perf_counter()

@@ -11,7 +11,9 @@ from aesformer_hf.data.synthetic import (
     DEGRADATIONS,
     SOURCE_PHOTOS,
     SYNTHETIC_SPEC,
+    add_flaw_labels,
     build_synthetic_aesthetics,
+    flaw_class_names,
 )
 
 SMALL = {
@@ -170,3 +172,22 @@ def test_invalid_arguments_are_explained():
         build_synthetic_aesthetics(strengths=(5,))
     with pytest.raises(ValueError, match="num_photos must be between 2 and"):
         build_synthetic_aesthetics(num_photos=1)
+
+
+def test_flaw_labels_name_how_each_image_was_made(small):
+    names = flaw_class_names()
+    assert len(names) == 1 + len(DEGRADATIONS) * 4 and names[0] == "clean" and names[1] == "blur-s1"
+    labelled = add_flaw_labels(small)
+    for split in ("train", "test"):
+        feature = labelled[split].features["flaw"]
+        assert isinstance(feature, ClassLabel) and feature.names == names
+        for row in labelled[split]:
+            # The id is read back from the image_id, which spells the degradation and strength another way.
+            photo, kind, *rest = row["image_id"].split("-")
+            expected = "clean" if kind == "clean" else f"{kind}-{rest[0]}"
+            assert feature.int2str(row["flaw"]) == expected, row["image_id"]
+    # The columns and the dataset spec carried in the features survive.
+    assert get_dataset_spec(labelled["train"]) == SYNTHETIC_SPEC
+    assert set(small["train"].column_names) | {"flaw"} == set(labelled["train"].column_names)
+    single = add_flaw_labels(small["test"], column="kind")
+    assert single["kind"] == labelled["test"]["flaw"]

@@ -1,4 +1,4 @@
-"""`aesformer-hf demo`: the quick run works end to end; the full run learns (slow: about a minute)."""
+"""`aesformer-hf demo`: the quick run works end to end; the full run learns (slow: about two minutes)."""
 
 import time
 
@@ -16,7 +16,13 @@ def test_quick_demo_from_the_command_line(tmp_path, capsys):
     printed = capsys.readouterr().out
     for text in ("[1/5]", "[5/5]", "MIAA", "VIAA", "SRCC", "pipeline('image-aesthetics'"):
         assert text in printed, text
-    for name in ("config.json", "model.safetensors", "processor_config.json", "stage1/model.safetensors"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "processor_config.json",
+        "stage1/model.safetensors",
+        "vision_pretrained/model.safetensors",
+    ):
         assert (output / name).exists(), name
     assert not list(output.rglob("momentum_contrast.safetensors"))  # save_strategy="no": no checkpoints
     rater = pipeline("image-aesthetics", model=str(output))
@@ -44,11 +50,8 @@ def test_full_demo_fits_the_time_budget_and_multimodal_learns(full_demo):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="A Swin trained from random weights for a CPU minute does not yet rank unseen photos without their "
-    "comments (VIAA SRCC well below 0.8); see the training report.",
-    strict=False,
-)
 def test_full_demo_vision_only_ranks_unseen_photos(full_demo):
     result, _ = full_demo
-    assert result.metrics["VIAA"]["srcc"] >= 0.8
+    viaa = result.metrics["VIAA"]
+    assert viaa["srcc"] >= 0.8 and viaa["plcc"] >= 0.75
+    assert viaa["accuracy"] >= 0.75
