@@ -81,6 +81,11 @@ def test_the_saved_folder_is_a_vision_tower_for_aesformer(trained):
         torch.testing.assert_close(loaded[key], value, rtol=0, atol=0, msg=key)
     model = AesformerForAesthetic(config)
     model.model.vision_model.load_state_dict(tower.state_dict())  # strict: same architecture, no extra keys
+    # ... and the folder is read like a Hub Swin by from_vision_text_pretrained.
+    vision_only = AesformerForAesthetic.from_vision_text_pretrained(str(folder), None)
+    assert vision_only.config.vision_config.model_args["embed_dim"] == 8
+    for key, value in vision_only.model.vision_model.timm_model.state_dict().items():
+        torch.testing.assert_close(value, body[key], rtol=0, atol=0, msg=key)
     # The vision config given in was copied, not changed into a classifier.
     assert config.vision_config.num_labels != 2 or config.vision_config.id2label != classifier.config.id2label
 
