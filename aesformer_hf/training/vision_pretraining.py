@@ -58,7 +58,10 @@ def _class_names(dataset, label_column: str) -> list[str]:
     names = getattr(feature, "names", None)
     if names:
         return list(names)
-    ids = set(dataset[label_column])
+    # Plain integer ids: as many classes as the largest id says; bad cells are named by the collator.
+    ids = [value for value in dataset[label_column] if isinstance(value, int) and not isinstance(value, bool)]
+    if not ids:
+        raise ValueError(f"The {label_column!r} column holds no integer class ids.")
     return [str(i) for i in range(max(ids) + 1)]
 
 

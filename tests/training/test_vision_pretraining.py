@@ -105,6 +105,11 @@ def test_bad_labels_and_columns_are_named(stripes_dataset, tmp_path):
             tmp_path,
             max_steps=1,
         )
+    no_ids = Dataset.from_dict({"image": stripes_dataset["image"][:2], "direction": ["a", "b"]})
+    with pytest.raises(ValueError, match="'direction' column holds no integer class ids"):
+        pretrain_vision_tower(
+            tiny_config(image_size=SIZE).vision_config, no_ids, "direction", processor, tmp_path, 1
+        )
     unlabelled = stripes_dataset.cast_column("direction", Value("int64"))
     classifier = pretrain_vision_tower(
         tiny_config(image_size=SIZE, embed_dim=4).vision_config,
