@@ -6,6 +6,7 @@
 * [`AesformerDataCollator`]: raw dataset rows -> batches (training / evaluation transforms, comment tokens);
 * [`MomentumContrast`]: the momentum encoders and queues of the contrastive objective (training state);
 * [`AestheticMetricsForTrainer`]: `compute_metrics` with the paper's metrics;
+* [`pretrain_vision_tower`]: a Swin pre-trained as a classifier, for when no pretrained Swin can be had;
 * `losses`: one loss per file.
 """
 
@@ -22,6 +23,7 @@ from .stages import (
 )
 from .trainer import AesformerTrainer
 from .training_args import AesformerTrainingArguments
+from .vision_pretraining import pretrain_vision_tower
 
 __all__ = [
     "ADAPTATION",
@@ -38,4 +40,5 @@ __all__ = [
     "is_trained_in_stage",
     "keep_rows_with_comments",
     "prepare_model_for_stage",
+    "pretrain_vision_tower",
 ]
