@@ -130,7 +130,8 @@ class RowsWithAugmentationSeeds(torch.utils.data.Dataset):
         return [self._with_seed(row, index, epoch) for row, index in zip(rows, indices)]
 
 
-def _row_name(row: Mapping[str, Any], index: int) -> str:
+def describe_row(row: Mapping[str, Any], index: int) -> str:
+    """How errors name a row: its position in the batch and, when it has one, its `image_id`."""
     image_id = row.get("image_id")
     return f"row {index} of the batch" + (f" (image_id {image_id!r})" if image_id is not None else "")
 
@@ -240,6 +241,17 @@ class AesformerDataCollator:
         seed = row.get(AUGMENTATION_SEED_KEY)
         return None if seed is None else torch.Generator().manual_seed(int(seed))
 
+    def pixel_values(self, rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        """`(batch, 3, size, size)`: each row's image, loaded and put through the training or evaluation transform."""
+        transformed = []
+        for i, row in enumerate(rows):
+            image = _load_image(row.get(self.image_column), describe_row(row, i))
+            if self.training:
+                transformed.append(self.train_transform(image, self._row_generator(row)))
+            else:
+                transformed.append(self.eval_transform(image))
+        return torch.stack(transformed)
+
     def eval_transform(self, image: Image.Image) -> torch.Tensor:
         """RGB PIL -> `(3, size, size)`, exactly as the image processor (resize, no crop, normalise)."""
         resized = image.resize((self.size, self.size), resample=self.image_processor.resample)
@@ -250,7 +262,7 @@ class AesformerDataCollator:
         expected_bins = self.num_bins
         distributions = []
         for index, row in enumerate(rows):
-            name = _row_name(row, index)
+            name = describe_row(row, index)
             value = row.get("distribution")
             if value is None:
                 raise ValueError(
@@ -282,7 +294,7 @@ class AesformerDataCollator:
             value = row.get("score")
             if value is None or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
                 raise ValueError(
-                    f"{_row_name(row, index)} has score {value!r}; expected a finite number (the mean rating)."
+                    f"{describe_row(row, index)} has score {value!r}; expected a finite number (the mean rating)."
                 )
             scores.append(float(value))
         return torch.tensor(scores, dtype=torch.float32)
@@ -303,13 +315,13 @@ class AesformerDataCollator:
         for index, row in enumerate(rows):
             if self.comments_column not in row:
                 raise ValueError(
-                    f"{_row_name(row, index)} has no {self.comments_column!r} column, which multimodal (stage 1) "
+                    f"{describe_row(row, index)} has no {self.comments_column!r} column, which multimodal (stage 1) "
                     "training needs. Train vision-only with stage='adaptation' instead."
                 )
             text = clean_comments(row[self.comments_column])
             if not text:
                 raise ValueError(
-                    f"{_row_name(row, index)} has no comments, so it cannot go through the multimodal path. Drop "
+                    f"{describe_row(row, index)} has no comments, so it cannot go through the multimodal path. Drop "
                     "such rows first: aesformer_hf.training.keep_rows_with_comments(dataset)."
                 )
             texts.append(text)
@@ -322,15 +334,7 @@ class AesformerDataCollator:
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if len(rows) == 0:
             raise ValueError("Cannot collate an empty batch.")
-        pixel_values = []
-        for i, row in enumerate(rows):
-            image = _load_image(row.get(self.image_column), _row_name(row, i))
-            if self.training:
-                pixel_values.append(self.train_transform(image, self._row_generator(row)))
-            else:
-                pixel_values.append(self.eval_transform(image))
-        pixel_values = torch.stack(pixel_values)
-        batch = {"pixel_values": pixel_values, "labels": self._labels(rows)}
+        batch = {"pixel_values": self.pixel_values(rows), "labels": self._labels(rows)}
         if self.multimodal:
             batch.update(self._tokenised_comments(rows))
         return batch

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from transformers import TimmWrapperConfig, TimmWrapperForImageClassification, Trainer, TrainingArguments
 
-from .collator import AesformerDataCollator, _load_image, _row_name
+from .collator import AesformerDataCollator, describe_row
 
 
 @dataclass
@@ -30,8 +30,8 @@ class ImageClassificationCollator:
     """Rows with `image` and an integer `label_column` -> `pixel_values` (training transform) and `labels`.
 
     Args:
-        image_collator ([`AesformerDataCollator`]): its `train_transform` (resize, flip, random crop,
-            normalise) prepares every image, so the tower learns on the images stage 1 will show it.
+        image_collator ([`AesformerDataCollator`]): loads and transforms the images (its training transform:
+            resize, flip, random crop, normalise), so the tower learns on the images stage 1 will show it.
         label_column (`str`): column of class ids in `[0, num_labels)`.
 
     Returns (from `__call__`): `pixel_values` `(batch, 3, size, size)` float32 and `labels` `(batch,)` int64.
@@ -41,16 +41,16 @@ class ImageClassificationCollator:
     label_column: str = "label"
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        pixel_values, labels = [], []
+        labels = []
         for index, row in enumerate(rows):
-            name = _row_name(row, index)
             label = row.get(self.label_column)
             if label is None or isinstance(label, bool) or not isinstance(label, int) or label < 0:
-                raise ValueError(f"{name}: {self.label_column!r} must be a class id >= 0, got {label!r}.")
-            image = _load_image(row.get(self.image_collator.image_column), name)
-            pixel_values.append(self.image_collator.train_transform(image))
+                raise ValueError(
+                    f"{describe_row(row, index)}: {self.label_column!r} must be a class id >= 0, got {label!r}."
+                )
             labels.append(label)
-        return {"pixel_values": torch.stack(pixel_values), "labels": torch.tensor(labels, dtype=torch.long)}
+        pixel_values = self.image_collator.pixel_values(rows)
+        return {"pixel_values": pixel_values, "labels": torch.tensor(labels, dtype=torch.long)}
 
 
 def _class_names(dataset, label_column: str) -> list[str]:
