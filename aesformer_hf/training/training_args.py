@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from ..models.aesformer.losses_aesformer import ADAPTATION_MSE_WEIGHT
 from .stages import STAGES
 
 
@@ -26,6 +27,8 @@ class AesformerTrainingArguments(TrainingArguments):
             EMD(text head) + contrastive_weight * ITC`; `"adaptation"` trains the vision-only path (neck, adapters,
             V experts, VIAA head) with `adaptation_emd_weight * EMD + adaptation_mse_weight * MSE(distribution)`.
             Score-only datasets (a `score` column, no `distribution`) use the MSE of the mean score instead of EMD.
+            At the default weights and without the contrastive term, each stage's loss equals the model's own
+            `outputs.loss` for the same labels (one definition, `losses_aesformer.py`).
         image_head_weight, text_head_weight (`float`, default 1.0): weights of the two MIAA heads' EMD (r=2).
         contrastive_weight (`float`, default 0.5): weight of the image-text contrastive loss; 0 turns the
             contrastive objective (and its momentum encoders and queues) off.
@@ -57,7 +60,7 @@ class AesformerTrainingArguments(TrainingArguments):
     )
     adaptation_emd_weight: float = field(default=1.0, metadata={"help": "Stage 2: weight of the EMD."})
     adaptation_mse_weight: float = field(
-        default=10.0, metadata={"help": "Stage 2: weight of the MSE between distributions."}
+        default=ADAPTATION_MSE_WEIGHT, metadata={"help": "Stage 2: weight of the MSE between distributions."}
     )
     contrastive_queue_size: int | None = field(
         default=None, metadata={"help": "Momentum features kept per modality (default: the model config's)."}

@@ -114,6 +114,40 @@ def test_score_only_data_trains_with_the_mean_score_mse(tmp_path, aesthetics, tr
     assert "eval_srcc" in metrics and "eval_emd" not in metrics
 
 
+def _numpy_emd2(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean((np.cumsum(p, 1) - np.cumsum(t, 1)) ** 2, axis=1))
+
+
+@pytest.mark.parametrize("stage", [MULTIMODAL, ADAPTATION])
+def test_stage_loss_is_the_models_loss_and_the_papers_objective(
+    tmp_path, aesthetics, training_processor, stage
+):
+    """The Trainer's stage loss (without the contrastive term, which needs training mode in stage 1) equals the
+    model's `outputs.loss` for the same labels, and both equal the paper's objective computed in float64."""
+    model = make_model()
+    trainer = AesformerTrainer(
+        model=model, args=make_args(tmp_path, stage=stage), processing_class=training_processor
+    )
+    trainer.data_collator.training = False  # no random crops: the same pixels for every call below
+    batch = trainer.data_collator([aesthetics["train"][i] for i in range(4)])
+    model.eval()
+    with torch.no_grad():
+        trainer_loss = trainer.compute_loss(model, batch)
+        inputs = {k: v for k, v in batch.items() if stage == MULTIMODAL or k in ("pixel_values", "labels")}
+        out = model(**inputs)
+    t = batch["labels"].double().numpy()
+    if stage == MULTIMODAL:
+        reference = sum(
+            _numpy_emd2(torch.softmax(logits.double(), -1).numpy(), t).mean()
+            for logits in (out.image_logits, out.text_logits)
+        )
+    else:
+        p = out.distribution.double().numpy()
+        reference = _numpy_emd2(p, t).mean() + 10 * np.mean((p - t) ** 2)
+    assert trainer_loss.item() == pytest.approx(out.loss.item(), abs=1e-6)
+    assert trainer_loss.item() == pytest.approx(reference, abs=5e-6)
+
+
 def test_evaluation_uses_the_evaluation_transform(tmp_path, aesthetics, training_processor):
     trainer = AesformerTrainer(
         model=make_model(), args=make_args(tmp_path), processing_class=training_processor

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timm.models import checkpoint_seq
 from torch import nn
 from transformers import BertModel, PreTrainedModel, TimmWrapperModel
 from transformers.activations import ACT2FN
@@ -34,8 +35,22 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
 
 from .configuration_aesformer import AesformerConfig
+from .losses_aesformer import check_labels, expected_score, supervised_loss
 
 logger = logging.get_logger(__name__)
+
+
+def is_tracing() -> bool:
+    """True while `torch.compile`, `torch.export` (and so the ONNX exporter) or `torch.jit` trace the model.
+
+    Checks that read tensor values (NaN, empty comments, label sums) would synchronise with the device and break
+    the graph, so they run in eager mode only; data entering through the processor, the collator and the pipeline
+    is checked there as well.
+    """
+    compiler = torch.compiler
+    exporting = getattr(compiler, "is_exporting", lambda: False)
+    return compiler.is_compiling() or exporting() or torch.jit.is_tracing() or torch.jit.is_scripting()
+
 
 MIAA = "multimodal"
 VIAA = "vision"
@@ -81,8 +96,10 @@ class AesformerModelOutput(ModelOutput):
 class AesformerAestheticOutput(ModelOutput):
     """
     Args:
-        loss (`()`): with `labels`: EMD (r=2) between the predicted and the true distribution (MIAA: image head +
-            text head), or with scalar scores the MSE of the predicted mean score (squared score units).
+        loss (`()`): with `labels`, the supervised objective of the stage that trains this path (the Trainer adds
+            the contrastive term in stage 1). Distribution labels: MIAA `EMD_2(image head) + EMD_2(text head)`;
+            VIAA `EMD_2 + 10 * MSE` over the bin probabilities. Scalar scores: the MSE of each head's mean score
+            (squared score units), summed. Defined once in `losses_aesformer.py`.
         logits (`(batch, num_bins)`): pre-softmax scores; `softmax(logits) == distribution`. In MIAA they are the
             log of the mixed distribution, since the prediction mixes two softmaxes.
         distribution (`(batch, num_bins)`): predicted vote distribution (sums to 1).
@@ -105,24 +122,6 @@ class AesformerAestheticOutput(ModelOutput):
     text_embeds: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
-
-
-# --------------------------------------------------------------------------------------------------
-# Distribution helpers (the model's own training loss; the Trainer's losses live in aesformer_hf.training)
-# --------------------------------------------------------------------------------------------------
-def earth_movers_distance(pred: torch.Tensor, target: torch.Tensor, r: float = 2.0) -> torch.Tensor:
-    """EMD between distributions `(batch, bins)`: mean over the batch of (mean_k |CDF_p - CDF_t|^r)^(1/r).
-
-    Computed in float32; a tiny epsilon keeps the gradient of the root finite when pred == target.
-    """
-    cdf_diff = torch.cumsum(pred.float(), dim=-1) - torch.cumsum(target.float(), dim=-1)
-    per_sample = (cdf_diff.abs().pow(r).mean(dim=-1) + 1e-12).pow(1.0 / r)
-    return per_sample.mean()
-
-
-def expected_score(distribution: torch.Tensor, bin_values: torch.Tensor) -> torch.Tensor:
-    """Mean score `(batch,)` of distributions `(batch, bins)` over `bin_values` `(bins,)`."""
-    return (distribution.float() * bin_values.float()).sum(dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,7 +388,8 @@ class AesformerModel(AesformerPreTrainedModel):
                 f"vision_config describes a Swin with {len(info)} stages; AesFormer needs exactly 4 (L1..L4)."
             )
         widths = [stage["num_chs"] for stage in info]
-        # L1, L2 are the outputs of stages 2 and 3 (timm merges at a stage's start); L3 is L4's width.
+        # L1, L2 are the patch mergings at the start of timm's stages 2 and 3, so they have those stages' widths;
+        # L3 (the merging at the start of stage 4) has L4's width.
         return widths[1], widths[2], widths[3], widths[3]
 
     @property
@@ -399,21 +399,33 @@ class AesformerModel(AesformerPreTrainedModel):
         return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
 
     def get_swin_levels(self, pixel_values: torch.Tensor) -> SwinLevels:
-        """Run the Swin tower (no final norm) and keep L1..L4 (DESIGN §2, timm terms)."""
-        swin = self.vision_model.timm_model
-        hidden = swin.patch_embed(pixel_values)
-        hidden = swin.layers[0](hidden)
-        level1 = swin.layers[1](hidden)
-        level2 = swin.layers[2](level1)
-        last = swin.layers[3]
-        level3 = last.downsample(level2)
-        if last.grad_checkpointing and self.training and not torch.jit.is_scripting():
-            from timm.models._manipulate import checkpoint_seq
+        """Run the Swin tower (no final norm) and keep the four levels the released model read.
 
-            level4 = checkpoint_seq(last.blocks, level3)
-        else:
-            level4 = last.blocks(level3)
-        return SwinLevels(level1, level2, level3, level4)
+        The released Swin merges patches at the *end* of a stage; timm merges at the *start* of the next. The
+        released levels L1..L3 are therefore each stage's output after the next patch merging and *before* the
+        next stage's blocks (`layers[i + 1].downsample`), and L4 is the last stage's output:
+
+            L1 = layers[1].downsample(layers[0](x))   28x28 x 2C at 224 px
+            L2 = layers[2].downsample(layers[1].blocks(L1))   14x14 x 4C
+            L3 = layers[3].downsample(layers[2].blocks(L2))   7x7 x 8C
+            L4 = layers[3].blocks(L3)   7x7 x 8C
+
+        Reading L1, L2 after the next stage's blocks instead (timm's stage outputs) gives a different model.
+        """
+        swin = self.vision_model.timm_model
+        hidden = swin.layers[0](swin.patch_embed(pixel_values))
+        merged = []
+        for stage in swin.layers[1:]:
+            level = stage.downsample(hidden)
+            merged.append(level)
+            hidden = self._run_stage_blocks(stage, level)
+        return SwinLevels(merged[0], merged[1], merged[2], hidden)
+
+    def _run_stage_blocks(self, stage: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+        # The blocks alone (the stage's own forward would merge patches first), checkpointed as timm would.
+        if stage.grad_checkpointing and self.training and not torch.jit.is_scripting():
+            return checkpoint_seq(stage.blocks, hidden)
+        return stage.blocks(hidden)
 
     def project_image_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Swin width -> fusion width (`proj` of AesFormer-B; identity when the widths agree)."""
@@ -456,8 +468,11 @@ class AesformerModel(AesformerPreTrainedModel):
             raise ValueError(
                 f"pixel_values must be floating point (normalised images), got {pixel_values.dtype}."
             )
-        if not torch.isfinite(pixel_values).all():
-            raise ValueError("pixel_values contain NaN or inf values.")
+        if pixel_values.shape[0] == 0:
+            raise ValueError("pixel_values hold no images (batch of 0); pass at least one image.")
+        if not is_tracing() and not torch.isfinite(pixel_values).all():
+            bad = (~torch.isfinite(pixel_values.flatten(1))).any(dim=1).nonzero().flatten().tolist()
+            raise ValueError(f"pixel_values of images {bad} contain NaN or inf values.")
 
     def _check_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, batch: int):
         if input_ids.ndim != 2:
@@ -473,6 +488,8 @@ class AesformerModel(AesformerPreTrainedModel):
                     f"attention_mask has shape {tuple(attention_mask.shape)}; expected {tuple(input_ids.shape)} "
                     "like input_ids."
                 )
+            if is_tracing():
+                return
             # [CLS] + [SEP] alone means the comment list was empty: nothing for the text head to read.
             empty = (attention_mask.sum(dim=1) <= 2).nonzero().flatten().tolist()
             if empty:
@@ -481,12 +498,14 @@ class AesformerModel(AesformerPreTrainedModel):
                     "with VIAA (no input_ids); the pipeline and the processor route them for you."
                 )
 
-    def _fusion_mask(self, token_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-        """`(batch, tokens)` 1/0 -> additive `(batch, 1, 1, tokens)` mask, or None when nothing is padded."""
-        if token_mask is None or bool(token_mask.all()):
-            return None
-        additive = (1.0 - token_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
-        return additive
+    @staticmethod
+    def _fusion_mask(token_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """`(batch, tokens)` 1/0 -> additive `(batch, 1, 1, tokens)` mask (0 where attended, dtype's min on padding).
+
+        Always built when there is a mask (MIAA), even when nothing is padded: skipping it would need the host to
+        read the mask, which breaks one-graph compilation and export. VIAA has no padding and passes no mask.
+        """
+        return (1.0 - token_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
     # -- forward -----------------------------------------------------------------------------------
     def forward(
@@ -525,13 +544,13 @@ class AesformerModel(AesformerPreTrainedModel):
             text_mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
             hidden = torch.cat([image_tokens, text_hidden.to(image_tokens.dtype)], dim=1)
             token_mask = torch.cat([image_mask, text_mask.to(image_mask.dtype)], dim=1)
+            additive_mask = self._fusion_mask(token_mask, hidden.dtype)
         else:
             mode = VIAA
             image_tokens = self.neck(self.get_swin_levels(pixel_values), self.project_image_tokens)
             hidden = image_tokens
             token_mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
-
-        additive_mask = self._fusion_mask(token_mask, hidden.dtype)
+            additive_mask = None  # every image token is attended
         all_hidden = (hidden,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.fusion_layers:
@@ -675,38 +694,8 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
         score = expected_score(distribution, self.bin_values)
         return score, (score > self.config.label_threshold).long()
 
-    def _check_labels(self, labels: torch.Tensor, batch: int) -> torch.Tensor:
-        labels = labels.float()
-        if labels.shape[0] != batch:
-            raise ValueError(f"labels have {labels.shape[0]} rows for a batch of {batch} images.")
-        if not torch.isfinite(labels).all():
-            bad = (~torch.isfinite(labels.reshape(batch, -1))).any(dim=1).nonzero().flatten().tolist()
-            raise ValueError(f"labels of rows {bad} contain NaN or inf.")
-        if labels.ndim == 2:
-            if labels.shape[1] != self.config.num_bins:
-                raise ValueError(
-                    f"labels have {labels.shape[1]} bins; this model predicts {self.config.num_bins} "
-                    f"(scores {self.config.score_min}..{self.config.score_max}). Pass a distribution with "
-                    f"{self.config.num_bins} bins, or a scalar score per image."
-                )
-            sums = labels.sum(dim=1)
-            bad = ((sums - 1).abs() > 1e-3).nonzero().flatten().tolist()
-            if bad or (labels < 0).any():
-                raise ValueError(
-                    f"labels must be probability distributions (non-negative, summing to 1); rows {bad} sum to "
-                    f"{sums[bad].tolist() if bad else 'ok'}{' and some entries are negative' if (labels < 0).any() else ''}."
-                )
-        elif labels.ndim != 1:
-            raise ValueError(
-                f"labels have shape {tuple(labels.shape)}; expected (batch, {self.config.num_bins}) distributions "
-                "or (batch,) scores."
-            )
-        return labels
-
-    def _loss(self, distributions: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-        if labels.ndim == 2:
-            return sum(earth_movers_distance(d, labels, r=2.0) for d in distributions)
-        return sum(F.mse_loss(expected_score(d, self.bin_values), labels) for d in distributions)
+    def _loss(self, distributions: list[torch.Tensor], labels: torch.Tensor, vision: bool) -> torch.Tensor:
+        return supervised_loss(distributions, labels, self.bin_values, vision_only=vision)
 
     def get_contrastive_embeddings(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
@@ -753,7 +742,9 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
             return_dict=True,
         )
         if labels is not None:
-            labels = self._check_labels(labels, pixel_values.shape[0])
+            labels = check_labels(
+                labels, pixel_values.shape[0], self.config.num_bins, check_values=not is_tracing()
+            )
         fused = outputs.last_hidden_state
         image_logits = text_logits = image_embeds = text_embeds = None
 
@@ -770,11 +761,13 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
             score, label = self._score_and_label(distribution)
             image_embeds = self._contrastive_image_embeds(outputs.image_tokens)
             text_embeds = F.normalize(outputs.text_hidden_state[:, 0].float(), dim=-1)
-            loss = None if labels is None else self._loss([image_distribution, text_distribution], labels)
+            loss = (
+                None if labels is None else self._loss([image_distribution, text_distribution], labels, False)
+            )
         else:
             logits = self.viaa_head(self.viaa_norm(fused).mean(dim=1)).float()
             distribution, score, label = self._predict(logits)
-            loss = None if labels is None else self._loss([distribution], labels)
+            loss = None if labels is None else self._loss([distribution], labels, True)
 
         output = AesformerAestheticOutput(
             loss=loss,

@@ -2,9 +2,8 @@
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from .emd_loss import EarthMoversDistanceLoss, _check_distribution_pair
+from ...models.aesformer.losses_aesformer import ADAPTATION_MSE_WEIGHT, adaptation_loss
 
 
 class AdaptationLoss(nn.Module):
@@ -26,17 +25,14 @@ class AdaptationLoss(nn.Module):
         pred_distribution: (batch, bins); target_distribution: (batch, bins); output: ().
     """
 
-    def __init__(self, emd_weight: float = 1.0, mse_weight: float = 10.0):
+    def __init__(self, emd_weight: float = 1.0, mse_weight: float = ADAPTATION_MSE_WEIGHT):
         super().__init__()
         self.emd_weight = float(emd_weight)
         self.mse_weight = float(mse_weight)
-        self.emd = EarthMoversDistanceLoss(r=2.0)
 
     def forward(self, pred_distribution: torch.Tensor, target_distribution: torch.Tensor) -> torch.Tensor:
-        _check_distribution_pair(pred_distribution, target_distribution)
-        emd = self.emd(pred_distribution, target_distribution)
-        mse = F.mse_loss(pred_distribution.float(), target_distribution.float())
-        return self.emd_weight * emd + self.mse_weight * mse
+        # The same function as the model's VIAA `outputs.loss`, which it equals at the default weights.
+        return adaptation_loss(pred_distribution, target_distribution, self.emd_weight, self.mse_weight)
 
     def extra_repr(self) -> str:
         return f"emd_weight={self.emd_weight:g}, mse_weight={self.mse_weight:g}"

@@ -3,17 +3,7 @@
 import torch
 from torch import nn
 
-
-def _check_distribution_pair(pred_distribution: torch.Tensor, target_distribution: torch.Tensor) -> None:
-    if pred_distribution.dim() != 2:
-        raise ValueError(
-            f"pred_distribution must have shape (batch, bins), got shape {tuple(pred_distribution.shape)}"
-        )
-    if pred_distribution.shape != target_distribution.shape:
-        raise ValueError(
-            "pred_distribution and target_distribution must have the same shape (batch, bins), got "
-            f"{tuple(pred_distribution.shape)} and {tuple(target_distribution.shape)}"
-        )
+from ...models.aesformer.losses_aesformer import earth_movers_distance
 
 
 class EarthMoversDistanceLoss(nn.Module):
@@ -28,7 +18,8 @@ class EarthMoversDistanceLoss(nn.Module):
     NIMA; r=1 is the "EMD" column reported in the papers. The value is unitless, between 0
     (identical distributions) and 1.
 
-    The r-th root has an infinite derivative at 0, so a perfectly fitted sample would produce
+    The arithmetic is `aesformer_hf.models.aesformer.losses_aesformer.earth_movers_distance`, the one the
+    model's own `outputs.loss` uses. The r-th root has an infinite derivative at 0, so a perfectly fitted sample would produce
     NaN gradients. The implementation computes
     ``(mean_k |dCDF_k|^r + eps)^(1/r) - eps^(1/r)``: exactly 0 when the distributions are equal,
     a finite (zero) gradient there, and within ``eps^(1/r)`` (1e-6 for the default eps and r=2)
@@ -62,17 +53,9 @@ class EarthMoversDistanceLoss(nn.Module):
         self.reduction = reduction
 
     def forward(self, pred_distribution: torch.Tensor, target_distribution: torch.Tensor) -> torch.Tensor:
-        _check_distribution_pair(pred_distribution, target_distribution)
-        cdf_gap = torch.cumsum(pred_distribution.float(), dim=-1) - torch.cumsum(
-            target_distribution.float(), dim=-1
+        return earth_movers_distance(
+            pred_distribution, target_distribution, r=self.r, eps=self.eps, reduction=self.reduction
         )
-        # pow(2) rather than abs().pow(2) keeps the r=2 path smooth and cheap.
-        powered_gap = cdf_gap.pow(2) if self.r == 2.0 else cdf_gap.abs().pow(self.r)
-        mean_powered_gap = powered_gap.mean(dim=-1)
-        per_sample = (mean_powered_gap + self.eps).pow(1.0 / self.r) - self.eps ** (1.0 / self.r)
-        if self.reduction == "none":
-            return per_sample
-        return per_sample.mean()
 
     def extra_repr(self) -> str:
         return f"r={self.r:g}, eps={self.eps:g}, reduction={self.reduction!r}"

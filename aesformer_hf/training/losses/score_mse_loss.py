@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ...models.aesformer.losses_aesformer import score_mse
+
 
 class ScoreMSELoss(nn.Module):
     r"""Mean squared error on the mean score, for datasets that only give a score (JAS).
@@ -61,5 +63,4 @@ class ScoreMSELoss(nn.Module):
                 f"target_score must hold one score per sample: {pred_distribution.shape[0]} expected "
                 f"from pred_distribution, got {target_score.shape[0]}"
             )
-        pred_score = pred_distribution.float() @ bin_values
-        return (pred_score - target_score).pow(2).mean()
+        return score_mse(pred_distribution, target_score, bin_values)

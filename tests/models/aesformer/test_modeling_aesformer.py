@@ -75,15 +75,27 @@ def test_score_range_follows_config(pixel_values):
     torch.testing.assert_close(out.score, expected)
 
 
-def test_swin_levels_match_timm_intermediates(model, pixel_values):
+def test_swin_levels_follow_the_released_stage_arithmetic(model, pixel_values):
+    """The released Swin runs each stage's blocks, then its patch merging, and the levels are read after the
+    merging. Rebuilt here block by block in that order (timm's merging modules sit at the start of the next stage,
+    so `layers[i + 1].downsample` is the released stage i's merging)."""
     levels = model.model.get_swin_levels(pixel_values)
     swin = model.model.vision_model.timm_model
+    with torch.no_grad():
+        hidden = swin.patch_embed(pixel_values)
+        released_levels = []
+        for stage_index in range(4):
+            for block in swin.layers[stage_index].blocks:
+                hidden = block(hidden)
+            if stage_index < 3:
+                hidden = swin.layers[stage_index + 1].downsample(hidden)
+            released_levels.append(hidden)
+    for ours, released in zip((levels.level1, levels.level2, levels.level3, levels.level4), released_levels):
+        torch.testing.assert_close(ours, released, rtol=0, atol=1e-6)
+    # Not timm's stage outputs: those have already run the next stage's blocks.
     intermediates = swin.forward_intermediates(pixel_values, indices=4, norm=False, intermediates_only=True)
-    # timm returns NCHW stage outputs; L1, L2, L4 are the outputs of stages 1, 2, 3 (0-based).
-    torch.testing.assert_close(levels.level1.permute(0, 3, 1, 2), intermediates[1])
-    torch.testing.assert_close(levels.level2.permute(0, 3, 1, 2), intermediates[2])
+    assert not torch.allclose(levels.level1.permute(0, 3, 1, 2), intermediates[1], atol=1e-3)
     torch.testing.assert_close(levels.level4.permute(0, 3, 1, 2), intermediates[3])
-    assert levels.level3.shape == levels.level4.shape
 
 
 def test_neck_pools_levels_to_the_last_grid_like_fixed_windows(model, pixel_values):
@@ -230,13 +242,40 @@ def test_score_labels_train_the_mean_score(model, pixel_values):
     torch.testing.assert_close(out.loss, F.mse_loss(out.score, scores))
 
 
-def test_emd_loss_matches_float64_reference(model, pixel_values):
+def test_vision_loss_is_the_adaptation_objective_in_float64(model, pixel_values):
+    """VIAA `outputs.loss` = EMD_2 + 10 * MSE over the bin probabilities, computed here in numpy float64."""
     labels = torch.softmax(torch.randn(3, 10), -1)
     out = model(pixel_values, labels=labels)
     p = out.distribution.detach().double().numpy()
     t = labels.double().numpy()
-    reference = np.mean(np.sqrt(np.mean((np.cumsum(p, 1) - np.cumsum(t, 1)) ** 2, axis=1)))
-    assert abs(out.loss.item() - reference) < 1e-6
+    emd = np.mean(np.sqrt(np.mean((np.cumsum(p, 1) - np.cumsum(t, 1)) ** 2, axis=1)))
+    mse = np.mean((p - t) ** 2)
+    assert abs(out.loss.item() - (emd + 10 * mse)) < 3e-6
+
+
+def test_multimodal_loss_is_both_heads_emd_in_float64(pixel_values):
+    torch.manual_seed(0)
+    model = AesformerForAesthetic(tiny_config()).eval()
+    input_ids, attention_mask = text_inputs()
+    labels = torch.softmax(torch.randn(3, 10), -1)
+    out = model(pixel_values, input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+    t = np.cumsum(labels.double().numpy(), 1)
+    reference = 0.0
+    for logits in (out.image_logits, out.text_logits):
+        p = np.cumsum(torch.softmax(logits.detach().double(), -1).numpy(), 1)
+        reference += np.mean(np.sqrt(np.mean((p - t) ** 2, axis=1)))
+    assert abs(out.loss.item() - reference) < 5e-6  # each EMD is within eps^(1/2) = 1e-6 of exact
+
+
+def test_bad_labels_name_the_rows(model, pixel_values):
+    with pytest.raises(ValueError, match=r"rows \[1\] contain NaN"):
+        model(pixel_values, labels=torch.tensor([5.0, float("nan"), 3.0]))
+    bad = torch.softmax(torch.randn(3, 10), -1)
+    bad[2] *= 2
+    with pytest.raises(ValueError, match=r"rows \[2\] sum to"):
+        model(pixel_values, labels=bad)
+    with pytest.raises(ValueError, match="labels have 7 bins"):
+        model(pixel_values, labels=torch.softmax(torch.randn(3, 7), -1))
 
 
 # --------------------------------------------------------------------------------------------------
