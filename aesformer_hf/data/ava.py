@@ -36,7 +36,7 @@ from datasets import Value
 
 from aesformer_hf.data.images import ImageIndex, image_roots
 from aesformer_hf.data.report import BuildReport
-from aesformer_hf.data.schema import AVA_SPEC, build_features, targets_from_votes
+from aesformer_hf.data.schema import AVA_SPEC, build_features, parse_count, targets_from_votes
 from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord, group_by_split
 from aesformer_hf.data.splits import (
     TEST,
@@ -134,7 +134,7 @@ def read_ava_txt(path: str | os.PathLike, report: BuildReport) -> list[AvaLabel]
         try:
             if len(fields) != _NUM_COLUMNS:
                 raise ValueError(f"expected {_NUM_COLUMNS} integers, got {len(fields)}")
-            numbers = [int(field) for field in fields]
+            numbers = [parse_count(field) for field in fields]
         except ValueError as error:
             report.skip(image_id, "malformed_row", f"{error}: {line.strip()[:120]!r}", location)
             continue
@@ -168,9 +168,9 @@ def read_ava_csv(path: str | os.PathLike, report: BuildReport) -> list[AvaLabel]
         location = f"{Path(path).name}:{line_number}"
         image_id = _strip_image_extension(_field(fields, columns["image_id"]))
         try:
-            votes = tuple(int(float(_field(fields, index))) for _, index in score_columns)
+            votes = tuple(parse_count(_field(fields, index)) for _, index in score_columns)
             tags = tuple(
-                int(float(_field(fields, columns[name]) or 0)) if name in columns else 0
+                parse_count(_field(fields, columns[name]) or "0") if name in columns else 0
                 for name in ("tag1", "tag2", "tag3")
             )
         except ValueError as error:

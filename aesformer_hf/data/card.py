@@ -58,7 +58,12 @@ def render_dataset_card(
     report: BuildReport,
     notes: list[str] | tuple[str, ...] = (),
 ) -> str:
-    """The full ``README.md`` text: YAML header, then the card body in Markdown."""
+    """The full ``README.md`` text: YAML header, then the card body in Markdown.
+
+    A split with no rows is listed in the body but left out of ``configs`` and ``dataset_info``:
+    ``datasets`` cannot load a split of 0 rows, and one such split would make every split unloadable.
+    """
+    loadable = {name: split for name, split in splits.items() if split.num_rows}
     card_data = DatasetCardData(
         pretty_name=description.pretty_name,
         license="other",
@@ -71,11 +76,11 @@ def render_dataset_card(
     card_data["configs"] = [
         {
             "config_name": "default",
-            "data_files": [{"split": name, "path": split_pattern(name)} for name in splits],
+            "data_files": [{"split": name, "path": split_pattern(name)} for name in loadable],
         }
     ]
     split_dict = SplitDict()
-    for name, split in splits.items():
+    for name, split in loadable.items():
         split_dict.add(SplitInfo(name=name, num_bytes=split.num_bytes, num_examples=split.num_rows))
     DatasetInfosDict({"default": DatasetInfo(features=features, splits=split_dict)}).to_dataset_card_data(
         card_data
@@ -116,7 +121,12 @@ def _body(description, spec, features, splits, report, notes) -> str:
         "| split | rows | shards |",
         "|---|---:|---:|",
     ]
-    lines += [f"| {name} | {split.num_rows:,} | {len(split.files)} |" for name, split in splits.items()]
+    lines += [
+        f"| {name} | {split.num_rows:,} | {len(split.files)} |"
+        if split.num_rows
+        else f"| {name} | 0 (every row was skipped: not in the dataset) | 0 |"
+        for name, split in splits.items()
+    ]
     lines += [
         "",
         "## Scale (`aesthetic_spec`)",

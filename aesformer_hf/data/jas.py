@@ -20,6 +20,7 @@ holds them, or ``test_fraction``/``validation_fraction`` give a seeded split.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,7 @@ _HEADER_NAMES = {
     "artist_familiarity": ("artist",),
 }
 _SCORE_COLUMNS = tuple(name for name in _HEADER_NAMES if name != "name")
+_PERCENT_COLUMNS = ("quality", "beauty", "color", "composition", "content")  # medians on 0..100
 _SPREADSHEET_NAME = "Subjective score"
 EXPECTED_LAYOUT = (
     "expected 'Subjective scores.xlsx' (or its CSV, columns File name,Aesthetic Quality,...) and/or the split "
@@ -140,6 +142,28 @@ def _column_map(header: list) -> dict[str, int] | None:
                 mapping[canonical] = normalised.index(name)
                 break
     return mapping if "name" in mapping and "quality" in mapping else None
+
+
+def _bad_value(column: str, value: float | None) -> str | None:
+    """Why ``value`` cannot be written to ``column`` (``None`` when it can): not finite, or off 0..100."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if column in _PERCENT_COLUMNS and not 0 <= value <= 100:
+        return f"{value:g} is outside 0..100"
+    return None
+
+
+def _checked_scores(row: JasScores, report: BuildReport) -> dict[str, float | None]:
+    """``row.scores`` with each value that cannot be stored (``nan``, ``inf``, off 0..100) left empty and reported."""
+    scores = dict(row.scores)
+    for column, value in row.scores.items():
+        problem = _bad_value(column, value)
+        if problem is not None:
+            scores[column] = None
+            report.repair(row.name, "bad_value", f"{column} {problem}; left empty", row.location)
+    return scores
 
 
 def _number(value) -> float | None:
@@ -312,12 +336,16 @@ def read_jas(
         if quality is None:
             report.skip(name, "no_score", "Aesthetic Quality is blank", row.location)
             continue
+        problem = _bad_value("quality", quality)
+        if problem is not None:
+            report.skip(name, "bad_score", f"Aesthetic Quality {problem}", row.location)
+            continue
         info = metadata.get(name)
         if info is None and metadata:
             report.warn(name, "no_metadata", "no .tru file: artist, year and period left empty", row.location)
         info = info or {}
         score = quality / 100.0
-        columns = {"score": score, "label": label_from_score(score, JAS_SPEC), **row.scores}
+        columns = {"score": score, "label": label_from_score(score, JAS_SPEC), **_checked_scores(row, report)}
         columns.update({"artist": info.get("artist"), "year": info.get("year"), "period": info.get("period")})
         splits.setdefault(assignment[name], []).append(ImageRecord(name, columns, row.location))
 
@@ -358,7 +386,12 @@ def _assign_splits(rows, by_split, have_sheet, test_fraction, seed, report, note
                         row.name, "not_in_spreadsheet", "scores taken from the split file", row.location
                     )
                 rows[row.name] = row
-            elif have_sheet and row.scores["quality"] != rows[row.name].scores["quality"]:
+            elif (
+                have_sheet
+                and row.scores["quality"] != rows[row.name].scores["quality"]
+                and _bad_value("quality", rows[row.name].scores["quality"])
+                is None  # else skipped as bad_score
+            ):
                 report.warn(
                     row.name,
                     "score_mismatch",

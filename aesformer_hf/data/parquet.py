@@ -194,15 +194,21 @@ class _ShardWriter:
                 except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
                     self.on_bad_row(str(row.get("image_id")), location, error)
             table = pa.Table.from_batches(batches, schema=self.schema).combine_chunks()
-        self.writer.write_table(table)
+        if table.num_rows:  # a row group of 0 rows would make `datasets` fail to read the shard
+            self.writer.write_table(table)
         self.num_rows += table.num_rows
         self.buffer = []
 
     def close(self) -> WrittenSplit:
-        if self.writer is None:  # every row skipped: an empty shard keeps the split loadable
-            self._open_next_shard()
         self._flush()
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self.num_rows == 0:
+            # Every row skipped: no shard. `datasets` cannot load a split of 0 rows, so the card
+            # leaves the split out of its configs (render_dataset_card) and it needs no file.
+            for partial in self.partial_files:
+                partial.unlink()
+            return WrittenSplit(self.split, 0, 0, ())
         total = len(self.partial_files)
         files = []
         num_bytes = 0

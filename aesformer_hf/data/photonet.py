@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aesformer_hf.data.images import ImageIndex, image_roots
 from aesformer_hf.data.report import BuildReport
-from aesformer_hf.data.schema import PHOTONET_SPEC, build_features, targets_from_votes
+from aesformer_hf.data.schema import PHOTONET_SPEC, build_features, parse_count, targets_from_votes
 from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord, group_by_split
 from aesformer_hf.data.splits import (
     TEST,
@@ -101,7 +101,7 @@ def read_photonet_csv(path: str | os.PathLike, report: BuildReport) -> list[Imag
             report.skip(f"<line {line_number}>", "malformed_row", "no image id in the index column", location)
             continue
         try:
-            votes = [int(float(count)) for count in _cell(fields, columns["label"]).split()]
+            votes = [parse_count(count) for count in _cell(fields, columns["label"]).split()]
             distribution, score, binary = targets_from_votes(votes, PHOTONET_SPEC)
         except ValueError as error:
             code = "no_votes" if str(error) == "no votes" else "bad_votes"

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,14 @@ from pathlib import Path
 from aesformer_hf.data.ava import read_ava
 from aesformer_hf.data.card import render_dataset_card
 from aesformer_hf.data.jas import read_jas
+from aesformer_hf.data.output import (
+    check_output,
+    new_staging_folder,
+    output_lock,
+    publish,
+    recover_interrupted,
+)
 from aesformer_hf.data.parquet import (
-    DATA_FOLDER,
     DEFAULT_MAX_SHARD_BYTES,
     REPORT_FILENAME,
     WrittenSplit,
@@ -31,8 +39,8 @@ from aesformer_hf.data.parquet import (
 )
 from aesformer_hf.data.photonet import read_photonet
 from aesformer_hf.data.push import push_dataset_folder
-from aesformer_hf.data.report import BuildReport
-from aesformer_hf.data.schema import SPEC_FILENAME, AestheticDatasetSpec, write_spec_file
+from aesformer_hf.data.report import SKIPPED, BuildReport
+from aesformer_hf.data.schema import AestheticDatasetSpec, write_spec_file
 from aesformer_hf.data.source import DatasetSource
 
 DATASET_READERS: dict[str, Callable[..., DatasetSource]] = {
@@ -71,22 +79,59 @@ def build_dataset(
     overwrite: bool = False,
     progress: bool = True,
 ) -> PreparedDataset:
-    """Write a parsed ``source`` as Parquet shards + card + spec + report into ``output_dir``."""
+    """Write a parsed ``source`` as Parquet shards + card + spec + report into ``output_dir``.
+
+    All or nothing (see :mod:`aesformer_hf.data.output`): the build is written into a staging
+    folder beside ``output_dir`` under an exclusive lock and moved into place only when complete;
+    a failed build leaves ``output_dir`` as it was. A split whose rows were all skipped is reported
+    and left out of the card (``datasets`` cannot load a split of 0 rows); when every split is
+    empty there is no dataset and ``ValueError`` says why.
+    """
+    output = Path(output_dir).expanduser().resolve()
+    with output_lock(output):
+        recover_interrupted(output)
+        check_output(output, overwrite)
+        staging = new_staging_folder(output)
+        try:
+            splits = write_parquet_splits(
+                source, staging, num_proc=num_proc, max_shard_bytes=max_shard_bytes, progress=progress
+            )
+            _report_empty_splits(source, splits, output)
+            card = render_dataset_card(
+                source.description, source.spec, source.features, splits, source.report, source.notes
+            )
+            (staging / "README.md").write_text(card, encoding="utf-8")
+            write_spec_file(source.spec, staging)
+            source.report.write_csv(staging / REPORT_FILENAME)
+            check_output(output, overwrite)  # again: a file may have been put there during the build
+            publish(staging, output)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone once published; else an unfinished build
     output = Path(output_dir)
-    _prepare_output_dir(output, overwrite)
-    splits = write_parquet_splits(
-        source, output, num_proc=num_proc, max_shard_bytes=max_shard_bytes, progress=progress
-    )
-    card = render_dataset_card(
-        source.description, source.spec, source.features, splits, source.report, source.notes
-    )
-    (output / "README.md").write_text(card, encoding="utf-8")
-    write_spec_file(source.spec, output)
-    source.report.write_csv(output / REPORT_FILENAME)
     summary = source.report.summary(source.name, {name: split.num_rows for name, split in splits.items()})
     summary += "".join(f"\n  note: {note}" for note in source.notes)
     summary += f"\n  report: {output / REPORT_FILENAME}"
     return PreparedDataset(output, source.spec, splits, source.report, summary)
+
+
+def _report_empty_splits(source: DatasetSource, splits: dict[str, WrittenSplit], output: Path) -> None:
+    if not any(split.num_rows for split in splits.values()):
+        skipped = source.report.counts().get(SKIPPED, Counter())
+        reasons = ", ".join(f"{code} {number:,}" for code, number in skipped.most_common()) or "no rows"
+        raise ValueError(
+            f"{source.name}: every row was skipped ({reasons}); there is no dataset to write and "
+            f"{output} is left as it was"
+        )
+    records = source.num_records()
+    for name, split in splits.items():
+        if not split.num_rows:
+            source.report.warn(
+                "",
+                "empty_split",
+                f"the {name} split has no rows ({records.get(name, 0):,} skipped): it is left out of the "
+                "dataset, which `datasets` could not load with an empty split",
+                name,
+            )
 
 
 def prepare_dataset(
@@ -115,6 +160,8 @@ def prepare_dataset(
         raise ValueError(
             f"--output must differ from --data-dir ({data_dir}): the build never writes into your copy"
         )
+    # Refuse an unusable output before reading the source; build_dataset checks again under the lock.
+    check_output(Path(output_dir).expanduser().resolve(), overwrite)
     source = DATASET_READERS[name](data_dir, **reader_kwargs)
     prepared = build_dataset(
         source,
@@ -128,17 +175,6 @@ def prepare_dataset(
         prepared.hub_url = push_dataset_folder(prepared.output_dir, push_to_hub, private=private, token=token)
         prepared.summary += f"\n  pushed to {prepared.hub_url} ({'private' if private else 'PUBLIC'})"
     return prepared
-
-
-def _prepare_output_dir(output: Path, overwrite: bool) -> None:
-    owned = [output / "README.md", output / SPEC_FILENAME, output / REPORT_FILENAME]
-    shards = list((output / DATA_FOLDER).glob("*.parquet")) + list((output / DATA_FOLDER).glob("*.partial"))
-    if not overwrite and (shards or (output / "README.md").exists()):
-        raise FileExistsError(f"{output} already holds a built dataset; pass --overwrite to replace it")
-    for path in shards + owned:  # only what a build writes: nothing else of the user's is touched
-        if path.exists():
-            path.unlink()
-    output.mkdir(parents=True, exist_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -76,6 +76,9 @@ class BuildReport:
         """A few lines for the end of a build: rows written per split, then counts per reason."""
         written = ", ".join(f"{split} {count:,}" for split, count in rows_per_split.items())
         lines = [f"{dataset_name}: wrote {sum(rows_per_split.values()):,} rows ({written})"]
+        empty = [split for split, count in rows_per_split.items() if not count]
+        if empty:
+            lines.append(f"  empty: {', '.join(empty)} (every row skipped; left out of the dataset)")
         counts = self.counts()
         for action in (SKIPPED, REPAIRED, WARNING):
             if action not in counts:

@@ -28,6 +28,7 @@ streaming. :func:`get_dataset_spec` reads it back, with fallbacks.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -133,6 +134,36 @@ def targets_from_votes(votes: Sequence[int], spec: AestheticDatasetSpec) -> tupl
 def label_from_score(score: float, spec: AestheticDatasetSpec) -> int:
     """1 (``high``) when ``score > spec.label_threshold``, else 0 (``low``)."""
     return int(score > spec.label_threshold)
+
+
+MAX_COUNT = 2**31 - 1
+"""The largest count a ``votes`` (int32) column can hold."""
+
+
+def parse_count(text: str) -> int:
+    """One vote count (or tag id) from a label file: ``"12"``, ``"12.0"`` and ``"1e2"`` are whole numbers.
+
+    Raises ``ValueError`` (never ``OverflowError``) for text that is not a number, ``nan``, ``inf``,
+    a fraction (``"2.7"`` is not rounded or truncated) or a count too large for an int32 column, so
+    that a builder reports and skips the row. Every builder parses counts here.
+    """
+    stripped = str(text).strip()
+    try:
+        return _whole_number(int(stripped), text)
+    except ValueError:
+        pass
+    value = float(stripped)  # ValueError for text that is not a number
+    if not math.isfinite(value):
+        raise ValueError(f"count {text!r} is not a finite number")
+    if not value.is_integer():
+        raise ValueError(f"count {text!r} is not a whole number")
+    return _whole_number(int(value), text)
+
+
+def _whole_number(value: int, text: str) -> int:
+    if abs(value) > MAX_COUNT:
+        raise ValueError(f"count {text!r} is out of range (at most {MAX_COUNT})")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------
