@@ -24,7 +24,7 @@ from .models.aesformer.modeling_aesformer import (
     AesformerPreTrainedModel,
 )
 from .models.aesformer.pipeline_aesformer import ImageAestheticsPipeline
-from .models.aesformer.processing_aesformer import AesformerProcessor, clean_comments
+from .models.aesformer.processing_aesformer import AesformerProcessor, has_comments, released_comment_text
 
 __version__ = "0.1.0"
 
@@ -71,6 +71,7 @@ __all__ = [
     "AesformerImageProcessor",
     "AesformerProcessor",
     "ImageAestheticsPipeline",
-    "clean_comments",
+    "has_comments",
+    "released_comment_text",
     "PIPELINE_TASK",
 ]

@@ -20,6 +20,13 @@ Comments (``comments=``, one or more paths), in any of the three known layouts:
 * the AesFormer authors' CSV (``index`` = image id, ``label`` = votes, ``comment`` = a Python list
   literal of strings), or a folder of such CSVs (their train/test files).
 
+The comments are stored as written (see :mod:`aesformer_hf.data.text`): a CSV cell's list exactly as parsed,
+so that the processor rebuilds the released models' text from it; a ``.txt`` line or a ``#``-separated piece
+as it stands, without its line break, blank ones dropped. Those two layouts had no list literal: the text
+the processor makes of them is what the released code would read from a CSV cell holding ``repr`` of these
+lists (if the authors' own AVA cells kept each comment's CRLF, as their Photo.net cells do, their text also
+had a backslash-r after each comment).
+
 Splits: the ids of ``split_file`` (any ``.jpgl``-style list) or of ``generic_test.jpgl`` are the
 test split and every other row is train (the standard split, ~235.5k / ~19.9k usable); without a
 list, ``test_fraction`` gives a seeded random split. ``validation_fraction`` carves a seeded
@@ -48,9 +55,9 @@ from aesformer_hf.data.splits import (
     split_name_from_file,
 )
 from aesformer_hf.data.text import (
-    clean_comment,
-    clean_comments,
+    comment_lines,
     decode_with_fallback,
+    non_blank_comments,
     parse_comment_list,
     read_csv_rows,
     read_text,
@@ -241,7 +248,7 @@ def _read_comment_folder(files: list[Path], report: BuildReport) -> dict[str, li
         text, encoding = decode_with_fallback(file.read_bytes())
         if encoding != "utf-8":
             report.repair(file.stem, "comments_not_utf8", f"{file.name} decoded as {encoding}", file.name)
-        comments[file.stem] = clean_comments(text.splitlines())
+        comments[file.stem] = comment_lines(text)
     return comments
 
 
@@ -266,7 +273,7 @@ def _read_hash_separated_comments(path: Path, report: BuildReport) -> dict[str, 
         if encoding != "utf-8":
             report.repair(image_id, "comments_not_utf8", f"line decoded as {encoding}", location)
         # Several lines for one id add up: a long comment list may be wrapped.
-        comments.setdefault(image_id, []).extend(clean_comments(rest.split("#")) if rest else [])
+        comments.setdefault(image_id, []).extend(non_blank_comments(rest.split("#")) if rest else [])
     return comments
 
 
@@ -295,7 +302,7 @@ def _read_comment_csv(path: Path, report: BuildReport) -> dict[str, list[str]]:
                 "comment field is not a list literal; kept as one comment",
                 location,
             )
-            parsed = [clean_comment(raw)] if clean_comment(raw) else []
+            parsed = non_blank_comments([raw])
         _add_once(comments, image_id, parsed, report, location)
     return comments
 

@@ -13,6 +13,11 @@ also the jpg name), ``comment`` (a Python list literal; its strings hold ``\\r\\
 are the splits; a single CSV with another name is split by ``split_file`` (test ids) or a seeded
 ``test_fraction``. Votes are the source of truth: ``score`` is recomputed and a disagreement with
 the CSV's column is reported as a warning.
+
+The comments are stored exactly as parsed from the list literal (``\\r\\n`` endings, blank items and all):
+``repr`` of the stored list is the CSV cell again (true of every row of the authors' test CSV), so the
+processor's ``released_comment_text`` gives the text the released models were trained on. A cell that is
+not a list literal is kept as one comment (and reported).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from aesformer_hf.data.splits import (
     split_file_order,
     split_name_from_file,
 )
-from aesformer_hf.data.text import clean_comment, parse_comment_list, read_csv_rows
+from aesformer_hf.data.text import non_blank_comments, parse_comment_list, read_csv_rows
 
 PHOTONET_FEATURES = build_features(PHOTONET_SPEC, extra={})
 
@@ -117,7 +122,7 @@ def read_photonet_csv(path: str | os.PathLike, report: BuildReport) -> list[Imag
                 "comment field is not a list literal; kept as one comment",
                 location,
             )
-            comments = [clean_comment(raw_comments)] if clean_comment(raw_comments) else []
+            comments = non_blank_comments([raw_comments])
         columns_out = {
             "votes": votes,
             "distribution": distribution,

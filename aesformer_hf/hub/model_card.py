@@ -324,7 +324,8 @@ def _architecture_section(variant_key: str, config: dict[str, Any] | None) -> st
     text_tower = (
         "none: this checkpoint is vision-only (VIAA), without the comment tower and the vision-language experts"
         if vision_only
-        else "BERT-base (cased) over the image's comments, joined, cleaned and cut to 200 words (512 tokens)"
+        else "BERT-base (cased) over the image's comments as the released code read them (`repr` of the list, "
+        "cleaned, cut to 200 words; 512 tokens)"
     )
     return f"""## Architecture
 

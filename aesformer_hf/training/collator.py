@@ -42,7 +42,13 @@ import torch
 from PIL import Image
 
 from ..models.aesformer.image_processing_aesformer import to_rgb_pil
-from ..models.aesformer.processing_aesformer import MAX_TEXT_TOKENS, clean_comments, has_comments
+from ..models.aesformer.processing_aesformer import (
+    MAX_COMMENT_WORDS,
+    MAX_TEXT_TOKENS,
+    RELEASED_COMMENT_STYLE,
+    comment_text,
+    has_comments,
+)
 
 # Tolerance on "a distribution sums to 1": float32 storage of ~10 probabilities is good to ~1e-6.
 _SUM_TOLERANCE = 1e-3
@@ -58,7 +64,7 @@ def default_train_resize_size(size: int) -> int:
 
 
 def keep_rows_with_comments(dataset, column: str = "comments", num_proc: int | None = None):
-    """The rows of `dataset` whose comments leave some text after cleaning (what stage 1 can train on)."""
+    """The rows of `dataset` with comments (see `has_comments`: not empty or blank; what stage 1 can train on)."""
     if column not in dataset.column_names:
         raise ValueError(
             f"The dataset has no {column!r} column (columns: {dataset.column_names}); multimodal training "
@@ -311,6 +317,9 @@ class AesformerDataCollator:
 
     # -- comments ----------------------------------------------------------------------------------
     def _tokenised_comments(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        # The processor's recipe (the released text by default): the same text as the processor and the pipeline.
+        style = getattr(self.processor, "comment_style", RELEASED_COMMENT_STYLE)
+        max_words = getattr(self.processor, "max_comment_words", MAX_COMMENT_WORDS)
         texts = []
         for index, row in enumerate(rows):
             if self.comments_column not in row:
@@ -318,13 +327,13 @@ class AesformerDataCollator:
                     f"{describe_row(row, index)} has no {self.comments_column!r} column, which multimodal (stage 1) "
                     "training needs. Train vision-only with stage='adaptation' instead."
                 )
-            text = clean_comments(row[self.comments_column])
-            if not text:
+            comments = row[self.comments_column]
+            if not has_comments(comments, style):
                 raise ValueError(
                     f"{describe_row(row, index)} has no comments, so it cannot go through the multimodal path. Drop "
                     "such rows first: aesformer_hf.training.keep_rows_with_comments(dataset)."
                 )
-            texts.append(text)
+            texts.append(comment_text(comments, style, max_words))
         encoded = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_text_tokens, return_tensors="pt"
         )

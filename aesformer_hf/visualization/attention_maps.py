@@ -35,7 +35,9 @@ from aesformer_hf.models.aesformer.image_processing_aesformer import to_rgb_pil
 from aesformer_hf.models.aesformer.processing_aesformer import (
     MAX_COMMENT_WORDS,
     MAX_TEXT_TOKENS,
-    clean_comments,
+    RELEASED_COMMENT_STYLE,
+    comment_text,
+    has_comments,
 )
 
 ROLLOUT = "rollout"
@@ -212,14 +214,15 @@ def compute_attention_map(
         model: an `AesformerForAesthetic`.
         processor: its `AesformerProcessor` (or, for a vision-only model, its `AesformerImageProcessor`).
         image: a PIL image, numpy array or torch tensor.
-        comments: the image's comments (one string or a list); given and not empty after cleaning -> MIAA.
+        comments: the image's comments (one string or a list); with any non-blank comment (`has_comments`) -> MIAA.
         method: `"rollout"` (all fusion layers) or `"last"` (the last fusion layer).
         top_k: how many comment words to return in MIAA.
     """
     image_processor, tokenizer = _split_processor(processor)
     inputs = {"pixel_values": image_processor(to_rgb_pil(image), return_tensors="pt")["pixel_values"]}
     max_words = getattr(processor, "max_comment_words", MAX_COMMENT_WORDS)
-    cleaned = clean_comments(comments, max_words) if comments is not None else ""
+    style = getattr(processor, "comment_style", RELEASED_COMMENT_STYLE)
+    cleaned = comment_text(comments, style, max_words) if has_comments(comments, style) else ""
     word_ids, words = [], []
     if cleaned:
         if tokenizer is None or model.config.is_vision_only:

@@ -105,6 +105,10 @@ SKIPPED = {
     ("111111", "malformed_row"),
 }
 COMMENTS = {"629797": ["Great light!", "café au lait tones"], "417938": ['Nice "diptych", isn\'t it?']}
+# The same comments as the authors' CSV writes them (each with a CRLF, like their Photo.net cells).
+CSV_COMMENTS = {
+    image_id: [comment + "\r\n" for comment in comments] for image_id, comments in COMMENTS.items()
+}
 
 
 def write_ava_copy(root: Path) -> dict[str, bytes]:
@@ -179,13 +183,14 @@ def test_three_comment_layouts_give_the_same_comments(tmp_path):
     found = {name: read_ava_comments(path, report) for name, path in layouts.items()}
     assert found["folder"] == {**COMMENTS, "448695": []}
     assert found["hash"] == {**COMMENTS, "448695": []}
-    assert found["csv"] == COMMENTS
+    # The CSV's list literals are kept as parsed: their items end with the CRLF the literals hold.
+    assert found["csv"] == CSV_COMMENTS
     assert [(entry.image_id, entry.code) for entry in report.entries] == [("629797", "comments_not_utf8")]
     # A folder of the authors' CSVs (their train/test files) reads like one CSV.
     csv_folder = tmp_path / "csvs"
     csv_folder.mkdir()
     layouts["csv"].rename(csv_folder / "train.csv")
-    assert read_ava_comments(csv_folder, report) == COMMENTS
+    assert read_ava_comments(csv_folder, report) == CSV_COMMENTS
 
 
 def test_splits_follow_the_test_list(ava_build):

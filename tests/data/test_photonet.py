@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from aesformer_hf.data import PHOTONET_SPEC, get_dataset_spec, prepare_dataset, read_photonet
 from aesformer_hf.data.photonet import read_photonet_csv
 from aesformer_hf.data.report import BuildReport
+from aesformer_hf.models.aesformer.processing_aesformer import clean_comment_cell, released_comment_text
 
 from .helpers import image_bytes
 
@@ -30,13 +32,14 @@ def test_real_excerpt_parses_exactly(fixtures_dir):
         first.columns["score"] == pytest.approx((4 * 5 + 5 * 2 + 6 * 4) / 11) and first.columns["label"] == 0
     )
     assert first.columns["comments"] == [
-        "Thank you for your considerations",
-        "Very nice shot of what looks like a dusky gull.",
+        "Thank you for your considerations\r\n",
+        "Very nice shot of what looks like a dusky gull.\r\n",
     ]
     third = records[2].columns["comments"]
     assert (
         len(third) == 7
-        and third[1] == "On the head of a wheat grass! I'm astounded that these photographs are possible."
+        and third[1]
+        == "On the head of a wheat grass! I'm astounded that these photographs are possible. \r\n"
     )
     # An independent reading: pandas for the columns, numpy for the targets.
     frame = pd.read_csv(path, index_col=0)
@@ -46,9 +49,8 @@ def test_real_excerpt_parses_exactly(fixtures_dir):
         np.testing.assert_allclose(record.columns["distribution"], votes / votes.sum())
         assert record.columns["score"] == pytest.approx(row["score"])
         assert record.columns["label"] == int(row["score"] > 5.0)
-        assert all(
-            "\r" not in comment and not comment.endswith("\\r\\n") for comment in record.columns["comments"]
-        )
+        # The comments are the parsed list literal, unchanged: repr gives the cell back.
+        assert repr(record.columns["comments"]) == row["comment"]
 
 
 def _write_csv(path: Path, rows: list[tuple[str, str, str]]) -> None:
@@ -88,7 +90,7 @@ def test_build_with_splits_and_bad_rows(tmp_path, capsys):
     assert get_dataset_spec(loaded) == PHOTONET_SPEC and "comments" in loaded["train"].features
     assert loaded["train"]["image_id"] == ["4088604", "4088614"] and loaded["test"]["image_id"] == ["4088701"]
     train = {row["image_id"]: row for row in loaded["train"]}
-    assert train["4088604"]["comments"] == ["Any comments welcome.", "Well done."]
+    assert train["4088604"]["comments"] == ["Any comments welcome.\r\n", "Well done.\r\n"]
     assert train["4088604"]["score"] == pytest.approx((12 + 25 + 42) / 15) and train["4088604"]["label"] == 1
     assert train["4088614"]["comments"] == [r"['broken\x literal']"]  # kept, and reported
     assert loaded["test"][0]["distribution"] == pytest.approx([0, 0, 3 / 11, 1 / 11, 5 / 11, 1 / 11, 1 / 11])
@@ -99,6 +101,24 @@ def test_build_with_splits_and_bad_rows(tmp_path, capsys):
         ("4088663", "skipped", "bad_votes"),
         ("4088604", "skipped", "duplicate_id"),
     }
+
+
+def test_stored_comments_give_the_released_text_of_the_cell(fixtures_dir, tmp_path):
+    """Built to Parquet and loaded back, each row's comments give the text the released code made of its cell."""
+    root = tmp_path / "photonet"
+    (root / "images").mkdir(parents=True)
+    shutil.copy(fixtures_dir / FIXTURE, root / "test.csv")
+    with (root / "test.csv").open(newline="", encoding="utf-8") as handle:
+        cells = {row["index"]: row["comment"] for row in csv.DictReader(handle)}
+    for number, image_id in enumerate(cells):
+        (root / "images" / f"{image_id}.jpg").write_bytes(image_bytes(seed=number))
+    prepared = prepare_dataset("photonet", root, tmp_path / "out", progress=False)
+    rows = prepared.load(cache_dir=tmp_path / "cache")["test"].remove_columns("image")
+    assert len(rows) == len(cells) == 100
+    for row in rows:
+        cell = cells[row["image_id"]]
+        assert repr(row["comments"]) == cell
+        assert released_comment_text(row["comments"]) == clean_comment_cell(cell)
 
 
 def test_single_csv_needs_a_split(tmp_path):

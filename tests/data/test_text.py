@@ -1,10 +1,17 @@
-"""Encodings, comment clean-up, list literals and CSV line numbers."""
+"""Encodings, comment lists as written, list literals and CSV line numbers."""
 
 from __future__ import annotations
 
 import pytest
 
-from aesformer_hf.data.text import clean_comment, decode_with_fallback, parse_comment_list, read_csv_rows
+from aesformer_hf.data.text import (
+    comment_lines,
+    decode_with_fallback,
+    non_blank_comments,
+    parse_comment_list,
+    read_csv_rows,
+    repair_surrogates,
+)
 
 
 @pytest.mark.parametrize(
@@ -21,15 +28,28 @@ def test_decode_with_fallback(data, text, encoding):
     assert decode_with_fallback(data) == (text, encoding)
 
 
-def test_clean_comment_normalises_line_breaks():
-    assert clean_comment("  first\r\nsecond\rthird\n ") == "first\nsecond\nthird"
+def test_comment_files_keep_each_comment_as_written():
+    # One comment per line: split at CRLF, CR or LF only, blank lines dropped, nothing stripped.
+    assert comment_lines(" first \r\nsecond\rthird\n\n \t\nform\x0cfeed\u2028kept\r\n") == [
+        " first ",
+        "second",
+        "third",
+        "form\x0cfeed\u2028kept",
+    ]
+    assert non_blank_comments(["", " a ", "  ", "b\r\n"]) == [" a ", "b\r\n"]
+    assert repair_surrogates(" as is\r\n") == " as is\r\n"
 
 
-def test_comment_list_literal_with_escaped_crlf():
-    # As in the authors' CSVs: the backslash escapes are characters of the field, not line breaks.
+def test_comment_list_literal_is_kept_exactly_as_parsed():
+    # As in the authors' CSVs: the backslash escapes are characters of the field, not line breaks. The parsed
+    # list is stored as it is, so that repr gives the field back (the processor cleans repr of it).
     field = r"""['Nice shot\r\n', "It's great\r\n", '  ', 'two\r\nlines']"""
     assert "\r" not in field
-    assert parse_comment_list(field) == ["Nice shot", "It's great", "two\nlines"]
+    parsed = parse_comment_list(field)
+    assert parsed == ["Nice shot\r\n", "It's great\r\n", "  ", "two\r\nlines"]
+    assert repr(parsed) == field
+    assert parse_comment_list("[]") == [] and parse_comment_list("['']") == [""]
+    assert parse_comment_list("('a', 'b')") == ["a", "b"] and parse_comment_list("'one'") == ["one"]
     assert parse_comment_list("") == []
     assert parse_comment_list("['unterminated") is None
     assert parse_comment_list("[1, 2]") is None

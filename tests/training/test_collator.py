@@ -199,3 +199,29 @@ def test_keep_rows_with_comments(aesthetics):
     kept = keep_rows_with_comments(emptied)
     assert kept.num_rows == 3
     assert split[1]["image_id"] not in kept["image_id"]
+
+
+def test_comment_tokens_are_the_processors_released_text(aesthetics, training_processor):
+    # Photo.net-style comments (CRLF endings, an apostrophe, brackets): training must see the text that the
+    # processor (and so the pipeline) gives at rating time, i.e. the released text.
+    comments = [["Don't\r\n", "(tilted) horizon\r\n"], ["blurry"], ["sharp", "  "], ["nice: colours\r\n"]]
+    rows = [dict(row, comments=c) for row, c in zip(rows_of(aesthetics["train"]), comments)]
+    batch = AesformerDataCollator(training_processor, num_bins=10)(rows)
+    expected = training_processor.tokenizer(
+        ["Don t\\r , tilted horizon\\r", "blurry", "sharp ,", "nice colours\\r"],
+        padding=True,
+        return_tensors="pt",
+    )
+    assert batch["input_ids"].tolist() == expected["input_ids"].tolist()
+    from_processor = training_processor(text=comments)
+    assert batch["input_ids"].tolist() == from_processor["input_ids"].tolist()
+
+
+def test_blank_comments_are_no_comments(aesthetics, training_processor):
+    split = aesthetics["train"].select(range(3))
+    blank = split.map(
+        lambda row, i: {"comments": [["  ", "\r\n"], ["()"], ["{}"]][i]}, with_indices=True
+    )  # the released cleaning keeps braces: "{}" is a comment
+    assert keep_rows_with_comments(blank)["image_id"] == [split[2]["image_id"]]
+    with pytest.raises(ValueError, match="row 0 of the batch.*has no comments"):
+        AesformerDataCollator(training_processor, num_bins=10)(list(blank))

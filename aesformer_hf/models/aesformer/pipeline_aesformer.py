@@ -16,7 +16,13 @@ from transformers import Pipeline
 from transformers.image_utils import load_image
 
 from .image_processing_aesformer import to_rgb_pil
-from .processing_aesformer import MAX_TEXT_TOKENS, clean_comments
+from .processing_aesformer import (
+    MAX_COMMENT_WORDS,
+    MAX_TEXT_TOKENS,
+    RELEASED_COMMENT_STYLE,
+    comment_text,
+    has_comments,
+)
 
 MIAA_MODE = "multimodal"
 VIAA_MODE = "vision"
@@ -59,8 +65,12 @@ class ImageAestheticsPipeline(Pipeline):
             image = load_image(image, timeout=timeout)
         pil = to_rgb_pil(image)
         model_inputs = dict(self.image_processor(pil, return_tensors="pt"))
-        cleaned = clean_comments(comments) if comments is not None else ""
-        if cleaned:
+        # The processor's recipe when one was given (`pipeline(..., processor=...)`), else the released one: the same
+        # text as the processor and the training collator produce.
+        style = getattr(self.processor, "comment_style", RELEASED_COMMENT_STYLE)
+        max_words = getattr(self.processor, "max_comment_words", MAX_COMMENT_WORDS)
+        if has_comments(comments, style):
+            cleaned = comment_text(comments, style, max_words)
             if self.tokenizer is None or self.model.config.is_vision_only:
                 raise ValueError(
                     "Comments were given but this model is vision-only (no comment tower or tokenizer): call the "

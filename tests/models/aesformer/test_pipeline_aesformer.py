@@ -76,6 +76,19 @@ def test_comments_must_match_images(scorer):
         scorer([random_image(0), random_image(1)], comments="nice")
 
 
+def test_comments_get_the_processors_released_text(scorer, saved_model_dir):
+    processor = AesformerProcessor.from_pretrained(saved_model_dir)
+    image = random_image(4)
+    comments = ["Don't\r\n", "(tilted) horizon\r\n"]
+    prepared = scorer.preprocess((image, comments))
+    assert prepared["input_ids"].tolist() == processor(images=image, text=comments)["input_ids"].tolist()
+    expected = processor.tokenizer("Don t\\r , tilted horizon\\r")["input_ids"]
+    assert prepared["input_ids"][0].tolist() == expected
+    # Blank comments are no comments: the image is rated by the vision path.
+    assert scorer(image, comments=["  ", "\r\n"])["mode"] == "vision"
+    assert scorer(image, comments=["()", "*"])["mode"] == "vision"
+
+
 def test_vision_only_model_refuses_comments(tmp_path, processor):
     from aesformer_hf.testing_utils import tiny_config
 
