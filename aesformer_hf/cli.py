@@ -1,4 +1,4 @@
-"""The `aesformer-hf` command line: score | demo | train | prepare-dataset | convert-original | attention."""
+"""The `aesformer-hf` command line: score | demo | train | prepare-dataset | convert-original | attention | export."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ SUBCOMMANDS = (
     ("aesformer_hf.data.prepare", "add_parser"),
     ("aesformer_hf.models.aesformer.convert_aesformer_original_to_hf", "add_parser"),
     ("aesformer_hf.visualization.attention_maps", "add_parser"),
+    ("aesformer_hf.commands.export", "add_parser"),
 )
 
 
