@@ -2,10 +2,17 @@
 
 Photos in the wild come greyscale, with alpha, palettised, in CMYK, in 16-bit and with broken EXIF.
 The model only ever sees 8-bit RGB, so every path (processor, pipeline, dataset builders) goes
-through :func:`ensure_rgb` and behaves the same.
+through :func:`ensure_rgb` and behaves the same. :func:`load_image` is the one loader for every source (path,
+URL, bytes, file object, PIL, numpy, torch, a `datasets` Image value); it raises :class:`ImageLoadError`, whose
+message always starts with the source's name.
 """
 
 from __future__ import annotations
+
+import io
+import os
+import stat
+import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -59,3 +66,214 @@ def ensure_rgb(image: Image.Image, apply_exif: bool = True) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+# --------------------------------------------------------------------------------------------------
+# One loader for every source
+# --------------------------------------------------------------------------------------------------
+class ImageLoadError(ValueError):
+    """An image that cannot be read. The message is always ``"<source name>: <reason>"``."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+    def __reduce__(self):  # picklable, so that errors cross DataLoader worker processes intact
+        return (type(self), (self.source, self.reason))
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _fetch_url(url: str, timeout: float | None) -> bytes:
+    """The bytes at ``url``, with `requests` or `httpx` (whichever is installed). Tests monkeypatch this."""
+    try:
+        import requests
+    except ImportError:
+        requests = None
+    if requests is not None:
+        response = requests.get(url, timeout=timeout)
+        response.raise_for_status()
+        return response.content
+    try:
+        import httpx
+    except ImportError:
+        httpx = None
+    if httpx is not None:
+        response = httpx.get(url, timeout=timeout, follow_redirects=True)
+        response.raise_for_status()
+        return response.content
+    raise RuntimeError("reading URLs needs `requests` or `httpx` installed (pip install requests)")
+
+
+def describe_source(source) -> str:
+    """The short name an error message starts with: the path or URL, or a description of the object."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fsdecode(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<bytes, {len(source)} bytes>"
+    if isinstance(source, dict):
+        if source.get("path"):
+            return str(source["path"])
+        data = source.get("bytes")
+        return describe_source(data) if data is not None else "<datasets Image value without bytes or path>"
+    if isinstance(source, Image.Image):
+        return (
+            getattr(source, "filename", "") or f"<PIL image, {source.mode} {source.size[0]}x{source.size[1]}>"
+        )
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        return (
+            os.fsdecode(name)
+            if isinstance(name, (str, os.PathLike))
+            else f"<{type(source).__name__} file object>"
+        )
+    shape = getattr(source, "shape", None)
+    if shape is not None:
+        return f"<{type(source).__name__} of shape {tuple(shape)}>"
+    return f"<{type(source).__name__}>"
+
+
+def _stored_orientation_swaps(image: Image.Image) -> bool:
+    try:
+        return image.getexif().get(0x0112) in (5, 6, 7, 8)  # 0x0112 = Orientation; these turn by 90 degrees
+    except Exception:  # noqa: BLE001 - corrupt EXIF: the pixels are used as stored
+        return False
+
+
+def _decode(fp, name: str, draft_size: tuple[int, int] | None) -> Image.Image:
+    """Open, check the size, draft (JPEG), load and convert; every failure is an ImageLoadError naming ``name``."""
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that; a decompression bomb is an error here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(fp)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageLoadError(
+            name, f"too many pixels, refused as a possible decompression bomb ({error})"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise ImageLoadError(name, "not an image file PIL can read (unknown or corrupt format)") from None
+    except Exception as error:  # noqa: BLE001 - PIL raises many types for broken headers
+        raise ImageLoadError(name, f"cannot open image: {type(error).__name__}: {error}") from None
+    with image:
+        width, height = image.size
+        if limit and width * height > limit:
+            raise ImageLoadError(
+                name,
+                f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
+                "(PIL.Image.MAX_IMAGE_PIXELS), refused as a possible decompression bomb",
+            )
+        try:
+            if draft_size is not None:
+                w, h = draft_size
+                if _stored_orientation_swaps(image):
+                    w, h = h, w
+                image.draft(
+                    "RGB", (int(w), int(h))
+                )  # JPEG: DCT scaling to >= draft_size; no-op for other formats
+            image.load()
+            return ensure_rgb(image)
+        except ImageLoadError:
+            raise
+        except Exception as error:  # noqa: BLE001 - truncated data, bad codecs, ...
+            raise ImageLoadError(name, f"cannot decode image: {type(error).__name__}: {error}") from None
+
+
+def _open_regular_file(path: str, name: str):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ImageLoadError(name, "no such file") from None
+    except OSError as error:
+        raise ImageLoadError(name, f"cannot stat: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageLoadError(name, "is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageLoadError(name, "not a regular file (a FIFO, socket or device), refused")
+    try:
+        # Non-blocking, and checked again on the open descriptor: a path swapped for a FIFO cannot hang us.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        raise ImageLoadError(name, f"cannot open: {error.strerror or error}") from None
+    file = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        file.close()
+        raise ImageLoadError(name, "not a regular file (a FIFO, socket or device), refused")
+    return file
+
+
+def load_image(
+    source,
+    *,
+    draft_size: tuple[int, int] | None = None,
+    timeout: float | None = None,
+) -> Image.Image:
+    """Any image source -> an 8-bit RGB PIL image, the same pixels whichever way the file arrives.
+
+    Args:
+        source: a path (`str` / `os.PathLike`), an `http(s)://` URL (fetched with `requests` or `httpx`), `bytes`,
+            a binary file object, a PIL image, a numpy array or torch tensor (HWC or CHW), or a `datasets` Image
+            value (a `{"bytes": ..., "path": ...}` dict, or the decoded PIL image).
+        draft_size: `(width, height)`; a JPEG much larger than this is decoded with DCT scaling (PIL's draft mode)
+            to no less than this size, which is several times faster. Callers resize exactly afterwards. Applied
+            to files, bytes and URLs only: a PIL image you pass in is never shrunk behind your back.
+        timeout: seconds for fetching a URL.
+
+    EXIF orientation is applied (corrupt EXIF is ignored), 16-bit images are scaled by their type's range, alpha
+    is composited on white, palette and CMYK images are converted (see `ensure_rgb`).
+
+    Raises:
+        ImageLoadError: the source cannot be read (missing, not a regular file, not an image, truncated, too many
+            pixels, ...). The message starts with the source's name, then `": "` and the reason.
+    """
+    name = describe_source(source)
+    if isinstance(source, dict):
+        data, path = source.get("bytes"), source.get("path")
+        if data is not None:
+            return _decode(io.BytesIO(data), name, draft_size)
+        if path:
+            return load_image(path, draft_size=draft_size, timeout=timeout)
+        raise ImageLoadError(name, "neither bytes nor path is set")
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if isinstance(text, bytes):
+            text = os.fsdecode(text)
+        if _is_url(text):
+            try:
+                data = _fetch_url(text, timeout)
+            except Exception as error:  # noqa: BLE001 - network errors of any client
+                raise ImageLoadError(name, f"cannot fetch URL: {type(error).__name__}: {error}") from None
+            return _decode(io.BytesIO(data), name, draft_size)
+        with _open_regular_file(text, name) as file:
+            return _decode(file, name, draft_size)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(bytes(source)), name, draft_size)
+    if isinstance(source, Image.Image):
+        try:
+            source.load()  # a lazily opened file may be truncated: fail here, by name
+            return ensure_rgb(source)
+        except Exception as error:  # noqa: BLE001
+            raise ImageLoadError(name, f"cannot decode image: {type(error).__name__}: {error}") from None
+    if hasattr(source, "read"):
+        try:
+            seekable = source.seekable() if hasattr(source, "seekable") else hasattr(source, "seek")
+            fp = source if seekable else io.BytesIO(source.read())
+        except Exception as error:  # noqa: BLE001
+            raise ImageLoadError(name, f"cannot read file object: {type(error).__name__}: {error}") from None
+        return _decode(fp, name, draft_size)
+    if isinstance(source, np.ndarray) or type(source).__module__.split(".")[0] == "torch":
+        from .image_processing_aesformer import to_rgb_pil  # late: that module imports this one
+
+        try:
+            return to_rgb_pil(source)
+        except (TypeError, ValueError) as error:
+            raise ImageLoadError(name, str(error)) from None
+    raise ImageLoadError(
+        name,
+        "not an image source: expected a path, URL, bytes, file object, PIL image, numpy array, torch tensor or a "
+        "datasets Image value",
+    )
