@@ -43,9 +43,22 @@ MODES = (MIAA, VIAA)
 _MODE_OF_STAGE = {MULTIMODAL: MIAA, ADAPTATION: VIAA}
 _MODE_DESCRIPTIONS = {MIAA: "image + comments", VIAA: "image only"}
 
-# The aesthetic label is a high/low classification and the model answers AutoModelForImageClassification, so the
-# Hub's nearest task is image classification; the task name says what is really measured.
+# The model-index task type: the nearest Hub task (the high/low label is a classification); the task *name* says
+# what is really measured.
 HUB_TASK = "image-classification"
+# No `pipeline_tag`: the Hub would offer the stock image-classification pipeline and widget, which cannot read this
+# model (10 bin logits, 2 labels: KeyError). `pipeline("image-aesthetics")` is a custom pipeline, not a Hub task.
+PIPELINE_TAG = None
+TAGS = ("aesformer", "image-aesthetics", "image-aesthetic-assessment", "custom_code")
+
+# The pretrained towers the released variants start from (timm's default weights of each Swin, and BERT-base
+# cased), named as `base_model` on the cards of models trained from them.
+PRETRAINED_TOWERS = {
+    "swin_tiny_patch4_window7_224": "timm/swin_tiny_patch4_window7_224.ms_in1k",
+    "swin_small_patch4_window7_224": "timm/swin_small_patch4_window7_224.ms_in1k",
+    "swin_base_patch4_window7_224": "timm/swin_base_patch4_window7_224.ms_in22k_ft_in1k",
+}
+PRETRAINED_TEXT_TOWER = "google-bert/bert-base-cased"
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,8 @@ METRICS: dict[str, _Metric] = {
     "emd_r1": _Metric("emd", "EMD (r=1)"),
     "emd_r2": _Metric("emd_r2", "EMD (r=2)"),
 }
+# The Trainer's `compute_metrics` (AestheticMetricsForTrainer) names the paper's EMD column (r=1) plain "emd".
+_METRIC_ALIASES = {"emd": "emd_r1"}
 # Prefixes the Trainer (`metric_key_prefix`) and evaluation scripts put before the metric names.
 _METRIC_PREFIXES = ("eval_", "test_", "validation_", "val_")
 
@@ -192,6 +207,7 @@ def _known_metrics(metrics: Mapping[str, float], dataset_name: str) -> dict[str,
         name = str(key).lower()
         for prefix in _METRIC_PREFIXES:
             name = name.removeprefix(prefix)
+        name = _METRIC_ALIASES.get(name, name)
         if name not in METRICS or value is None:
             continue
         value = float(value)
@@ -227,6 +243,28 @@ def _check_stage(stage: str) -> str:
             "('multimodal' = stage 1, image + comments; 'adaptation' = stage 2, image only)."
         )
     return stage
+
+
+def default_base_models(config: Mapping[str, Any] | None) -> list[str] | None:
+    """The Hub ids of the pretrained Swin and BERT a released-shape configuration starts from, else None.
+
+    Only full-size towers count: a Swin built with its own `model_args` (a resized one) or a BERT of another
+    shape did not start from those weights.
+    """
+    if not config:
+        return None
+    vision = config.get("vision_config") or {}
+    models = []
+    if vision.get("architecture") in PRETRAINED_TOWERS and not vision.get("model_args"):
+        models.append(PRETRAINED_TOWERS[vision["architecture"]])
+    text = config.get("text_config") or {}
+    if (
+        text.get("vocab_size") == 28996
+        and text.get("hidden_size") == 768
+        and text.get("num_hidden_layers") == 12
+    ):
+        models.append(PRETRAINED_TEXT_TOWER)
+    return models or None
 
 
 def _config_dict(config: AesformerConfig | Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -444,6 +482,10 @@ def build_model_card(
     base_model: str | list[str] | None = None,
     training_summary: Mapping[str, Any] | None = None,
     license: str | None = None,
+    tags: Sequence[str] = (),
+    language: str | list[str] | None = None,
+    datasets: Sequence[str] = (),
+    extra_sections: Sequence[str] = (),
 ) -> ModelCard:
     """The model card of a trained AesFormer, with `results` as its `model-index` metadata.
 
@@ -455,9 +497,14 @@ def build_model_card(
         model_name: the card's title and model-index name; default `"<Variant> (<first dataset>)"`.
         model_id: the Hub repo id used in the usage snippet; default a placeholder.
         config: the checkpoint's `AesformerConfig` (or its dict) for the exact architecture numbers.
-        base_model: Hub id(s) of the checkpoint(s) training started from.
+        base_model: Hub id(s) of the checkpoint(s) training started from; default the pretrained Swin and BERT
+            of a released-shape `config` (see [`default_base_models`]).
         training_summary: settings of this run to list (e.g. `{"epochs": 50, "learning_rate": 1e-4}`).
         license: the weights' licence id for the metadata (e.g. `"apache-2.0"`); `None` leaves it out.
+        tags: tags added to the package's own.
+        language: the comments' language(s); default `"en"` for a model with a comment tower.
+        datasets: Hub dataset ids added to those of `results`.
+        extra_sections: Markdown sections appended to the body (e.g. the Trainer's hyperparameters).
     """
     if not results:
         raise ValueError("results is empty: pass at least one MeasuredResults for the model-index metadata.")
@@ -465,19 +512,21 @@ def build_model_card(
     variant_key = _variant_key(variant)
     variant_title = VARIANTS[variant_key].title if variant_key in VARIANTS else str(variant)
     model_name = model_name or f"{variant_title} ({results[0].dataset_name})"
-    dataset_ids = list(dict.fromkeys(r.dataset_id for r in results if r.dataset_id))
+    dataset_ids = list(dict.fromkeys([*(r.dataset_id for r in results if r.dataset_id), *datasets]))
     config = _config_dict(config)
     vision_only = config is not None and config.get("text_config", {}) is None
+    if isinstance(tags, str):
+        tags = [tags]
     card_data = ModelCardData(
         model_name=model_name,
         eval_results=_eval_results(results),
         library_name="transformers",
-        pipeline_tag=HUB_TASK,
-        tags=["aesformer", "image-aesthetics", "image-aesthetic-assessment", "custom_code"],
+        pipeline_tag=PIPELINE_TAG,
+        tags=list(dict.fromkeys([*TAGS, *tags])),
         datasets=dataset_ids or None,
-        base_model=base_model,
+        base_model=base_model or default_base_models(config),
         license=license,
-        language=None if vision_only else "en",  # the comments' language
+        language=language or (None if vision_only else "en"),  # the comments' language
     )
     citations = [AESFORMER_CITATION] + [
         DATASETS[key].citation
@@ -503,6 +552,7 @@ def build_model_card(
             _training_section(stage, training_summary).strip(),
             _datasets_section(results).strip(),
             _LIMITATIONS.strip(),
+            *(section.strip() for section in extra_sections),
             "## Citation\n\n```bibtex\n" + "\n\n".join(citations) + "\n```",
         ]
     )
@@ -525,6 +575,10 @@ def write_model_card(
     base_model: str | list[str] | None = None,
     training_summary: Mapping[str, Any] | None = None,
     license: str | None = None,
+    tags: Sequence[str] = (),
+    language: str | list[str] | None = None,
+    datasets: Sequence[str] = (),
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """Write `output_dir/README.md`: the model card with `metrics` (and `extra_results`) as `model-index` metadata.
 
@@ -536,7 +590,8 @@ def write_model_card(
         variant, stage: as in [`build_model_card`].
         mode: `"MIAA"` or `"VIAA"`; default the stage's mode (`multimodal` -> MIAA, `adaptation` -> VIAA).
         extra_results: further evaluations, e.g. the other mode or another dataset.
-        model_name, model_id, base_model, training_summary, license: as in [`build_model_card`].
+        model_name, model_id, base_model, training_summary, license, tags, language, datasets, extra_sections: as
+            in [`build_model_card`].
 
     Returns:
         The path of the written README.md.
@@ -564,6 +619,10 @@ def write_model_card(
         base_model=base_model,
         training_summary=training_summary,
         license=license,
+        tags=tags,
+        language=language,
+        datasets=datasets,
+        extra_sections=extra_sections,
     )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "README.md"
@@ -578,5 +637,6 @@ __all__ = [
     "REPORTED_BY_PAPER",
     "build_model_card",
     "canonical_dataset_name",
+    "default_base_models",
     "write_model_card",
 ]

@@ -251,6 +251,13 @@ class AesformerDataCollator:
         """`(batch, 3, size, size)`: each row's image, loaded and put through the training or evaluation transform."""
         transformed = []
         for i, row in enumerate(rows):
+            if self.image_column not in row:
+                raise KeyError(
+                    f"{describe_row(row, i)} has no {self.image_column!r} column (it has {sorted(row)}). With the plain "
+                    "Trainer, set TrainingArguments(remove_unused_columns=False): the model's forward takes "
+                    "pixel_values, so the Trainer drops the image column before the collator sees it "
+                    "(AesformerTrainer turns the setting off itself)."
+                )
             image = _load_image(row.get(self.image_column), describe_row(row, i))
             if self.training:
                 transformed.append(self.train_transform(image, self._row_generator(row)))

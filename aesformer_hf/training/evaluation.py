@@ -27,9 +27,15 @@ class AestheticMetricsForTrainer:
         bin_values (`list[float]`): the score of each bin (the model config's `bin_values`).
         label_threshold (`float`): a mean score above it is "high".
 
-    Called with an `EvalPrediction` whose `predictions` are the predicted distributions `(N, num_bins)` (or a
-    tuple of them, named by `PREDICTION_KEYS`) and whose `label_ids` are true distributions `(N, num_bins)` or
-    true mean scores `(N,)`. Returns `{name: float}`; the Trainer prefixes `eval_`.
+    Called with an `EvalPrediction` whose `label_ids` are true distributions `(N, num_bins)` or true mean scores
+    `(N,)`, and whose `predictions` are either
+
+    * what [`AesformerTrainer`] gathers: the predicted distributions `(N, num_bins)`, or a tuple of them named by
+      `PREDICTION_KEYS`; or
+    * what a plain `transformers.Trainer` gathers: the model's output tuple without the loss, `(logits,
+      distribution, score, label, ...)` and, in MIAA, each head's logits after them.
+
+    Returns `{name: float}`; the Trainer prefixes `eval_`.
     """
 
     def __init__(self, bin_values, label_threshold: float):
@@ -70,12 +76,38 @@ class AestheticMetricsForTrainer:
         predictions = eval_prediction.predictions
         if not isinstance(predictions, (tuple, list)):
             predictions = (predictions,)
+        if not _is_distribution(predictions[0]):
+            predictions = _model_output_distributions(predictions)
         metrics = {}
         for key, predicted in zip(PREDICTION_KEYS, predictions):
             prefix = _HEAD_PREFIXES[key]
             for name, value in self.compute_one(predicted, eval_prediction.label_ids).items():
                 metrics[prefix + name] = value
         return metrics
+
+
+def _is_distribution(array) -> bool:
+    array = np.asarray(array, dtype=np.float64)
+    return array.ndim == 2 and bool((array >= 0).all()) and np.allclose(array.sum(axis=1), 1.0, atol=1e-3)
+
+
+def _softmax(logits) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _model_output_distributions(outputs) -> tuple[np.ndarray, ...]:
+    """A plain Trainer's `(logits, distribution, score, label[, image_logits, text_logits, ...])` -> the
+    distributions in `PREDICTION_KEYS` order."""
+    if len(outputs) < 2 or not _is_distribution(outputs[1]):
+        raise ValueError(
+            "AestheticMetricsForTrainer expects predicted distributions (AesformerTrainer) or the output tuple of "
+            f"AesformerForAesthetic (plain Trainer: logits, distribution, ...); got {len(outputs)} arrays of shapes "
+            f"{[np.shape(o) for o in outputs]}."
+        )
+    heads = [_softmax(o) for o in outputs[4:6] if np.ndim(o) == 2 and np.shape(o) == np.shape(outputs[1])]
+    return (np.asarray(outputs[1]), *heads) if len(heads) == 2 else (np.asarray(outputs[1]),)
 
 
 __all__ = ["PREDICTION_KEYS", "AestheticMetricsForTrainer"]

@@ -355,32 +355,77 @@ class AesformerTrainer(Trainer):
                 return {k: v for k, v in entry.items() if k.startswith("eval_")}
         return {}
 
-    def create_model_card(self, dataset_name: str | None = None, metrics: dict | None = None, **kwargs):
+    def create_model_card(
+        self,
+        language: str | None = None,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        model_name: str | None = None,
+        finetuned_from: str | None = None,
+        tasks: str | list[str] | None = None,
+        dataset_tags: str | list[str] | None = None,
+        dataset: str | list[str] | None = None,
+        dataset_args: str | list[str] | None = None,
+        **kwargs,
+    ):
         """Write the AesFormer model card (`output_dir/README.md`) with the measured figures as `model-index`.
 
-        Replaces the Trainer's generic card, so `push_to_hub` uploads this one. Without evaluation metrics
-        (no evaluation ran) the Trainer's own card is written instead.
+        Takes `Trainer.create_model_card`'s arguments (so `push_to_hub(license=..., finetuned_from=..., tags=...,
+        dataset=..., language=...)` reach the card) and keeps the Trainer's hyperparameter and framework sections.
+        `finetuned_from` becomes `base_model` (default: the pretrained Swin and BERT of a released-shape model);
+        `dataset` names the evaluated data and `dataset_tags` its Hub id. Without evaluation metrics (no
+        evaluation ran) the Trainer's own card is written.
         """
         from ..hub.model_card import write_model_card
 
+        metrics = kwargs.pop("metrics", None)
         metrics = metrics if metrics is not None else self.latest_eval_metrics()
         if not self.is_world_process_zero():
             return None
+        trainer_kwargs = dict(
+            language=language,
+            license=license,
+            tags=tags,
+            model_name=model_name,
+            finetuned_from=finetuned_from,
+            tasks=tasks,
+            dataset_tags=dataset_tags,
+            dataset=dataset,
+            dataset_args=dataset_args,
+        )
         if not metrics:
-            return super().create_model_card(dataset_name=dataset_name, **kwargs)
+            return super().create_model_card(**trainer_kwargs)
         config = self.model.config
-        architecture = str(config.vision_config.architecture)
-        variant = next((v for v in ("tiny", "small", "base") if f"swin_{v}_" in architecture), architecture)
-        if variant in ("tiny", "small", "base") and (config.vision_config.model_args or {}):
-            variant = "custom"  # a resized Swin is not the released variant
+        dataset_name = dataset[0] if isinstance(dataset, (list, tuple)) and dataset else dataset
+        dataset_ids = [dataset_tags] if isinstance(dataset_tags, str) else list(dataset_tags or [])
         return write_model_card(
             self.args.output_dir,
             metrics,
-            dataset_name=dataset_name or kwargs.get("dataset_tags") or "unspecified",
-            variant=variant,
+            dataset_name=dataset_name or (dataset_ids[0] if dataset_ids else "unspecified"),
+            variant=config.released_variant or "custom",
             stage=self.args.stage,
-            model_name=kwargs.get("model_name"),
+            model_name=model_name,
+            dataset_id=dataset_ids[0] if dataset_ids else None,
+            base_model=finetuned_from,
+            license=license,
+            tags=[tags] if isinstance(tags, str) else list(tags or []),
+            language=language,
+            extra_sections=[self._trainer_card_sections()],
         )
+
+    def _trainer_card_sections(self) -> str:
+        """The Trainer card's "Training hyperparameters" and "Framework versions" sections."""
+        from transformers.modelcard import TrainingSummary, extract_hyperparameters_from_trainer
+
+        summary = TrainingSummary(
+            model_name="", hyperparameters=extract_hyperparameters_from_trainer(self), source="trainer"
+        )
+        text = summary.to_model_card()
+        start = text.find("### Training hyperparameters")
+        if start < 0:
+            return ""
+        sections = text[start:].replace("### ", "## ", 1)
+        return sections.replace("\n### Framework versions", "\n## Framework versions")
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         """`Trainer.train`; when resuming stage 1, the momentum encoders and queues come back too."""

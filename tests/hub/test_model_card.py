@@ -146,3 +146,43 @@ def test_stage_names_match_the_training_package():
     from aesformer_hf.training import stages
 
     assert model_card.STAGES == stages.STAGES
+
+
+def test_cards_declare_no_hub_task_the_stock_pipeline_cannot_serve(tmp_path):
+    """`pipeline_tag: image-classification` sent the Hub's widget to the stock pipeline, which fails on 10 bin logits
+    with 2 labels. Checked here: the stock pipeline does fail on this model, and no card declares that task."""
+    import torch
+    from PIL import Image
+    from transformers import ImageClassificationPipeline
+
+    from aesformer_hf import AesformerForAesthetic, AesformerImageProcessor
+
+    torch.manual_seed(0)
+    model = AesformerForAesthetic(tiny_config(vision_only=True)).eval()
+    stock = ImageClassificationPipeline(model=model, image_processor=AesformerImageProcessor(size=64))
+    with pytest.raises(KeyError):
+        stock(Image.new("RGB", (64, 64)))
+    generated = ModelCard.load(write_model_card(tmp_path, {"accuracy": 0.8}, "AVA", "tiny", "adaptation"))
+    for card in (generated, *(ModelCard.load(MODEL_CARDS / f) for f in ("aesformer-t.md", "aesformer-b.md"))):
+        assert card.data.pipeline_tag is None
+
+
+def test_cards_name_their_licence_and_pretrained_towers(tmp_path):
+    from aesformer_hf import AesformerConfig
+
+    for file_name, swin in (("aesformer-t.md", "swin_tiny"), ("aesformer-b.md", "swin_base")):
+        data = ModelCard.load(MODEL_CARDS / file_name).data
+        assert data.license == "unknown"  # the authors' repository states no licence
+        assert any(swin in m for m in data.base_model) and "google-bert/bert-base-cased" in data.base_model
+    AesformerConfig.from_variant("base").save_pretrained(tmp_path)
+    card = ModelCard.load(write_model_card(tmp_path, {"eval_emd": 0.05}, "AVA", "base", "adaptation"))
+    assert card.data.base_model == [
+        "timm/swin_base_patch4_window7_224.ms_in22k_ft_in1k",
+        "google-bert/bert-base-cased",
+    ]
+    # The Trainer's `eval_emd` (r=1) reaches model-index as the paper's EMD column.
+    assert _metrics_of(card) == {("VIAA", "emd"): 0.05}
+    resized = tmp_path / "resized"
+    tiny_config().save_pretrained(resized)
+    card = ModelCard.load(write_model_card(resized, {"accuracy": 0.8}, "AVA", "tiny", "adaptation"))
+    assert card.data.base_model is None  # a resized Swin did not start from the released weights

@@ -167,3 +167,16 @@ def test_invalid_inputs_raise_clear_errors(metric):
         compute_aesthetic_metrics([1.0], [1.0], pred_distributions=np.ones((1, 3)))
     with pytest.raises(ValueError, match="3.*2|2.*3"):
         metric.compute(predictions=[1.0, 2.0, 3.0], references=[1.0, 2.0])
+
+
+def test_metric_card_names_no_file_the_module_lacks():
+    from pathlib import Path
+
+    import aesformer_hf.metrics
+
+    folder = Path(aesformer_hf.metrics.__file__).parent / "aesthetic_metrics"
+    front_matter = (folder / "README.md").read_text().split("---")[1]
+    for line in front_matter.splitlines():
+        if line.split(":")[0].strip().endswith("_file"):
+            assert (folder / line.split(":", 1)[1].strip()).is_file(), line
+    assert "app.py" not in front_matter or (folder / "app.py").is_file()

@@ -208,6 +208,15 @@ class AesformerConfig(PreTrainedConfig):
         step = (self.score_max - self.score_min) / (self.num_bins - 1)
         return [self.score_min + i * step for i in range(self.num_bins)]
 
+    @property
+    def released_variant(self) -> str | None:
+        """`"tiny"`, `"small"` or `"base"` when the Swin is one of the released shapes unchanged, else None."""
+        vision = self.vision_config
+        for name, spec in SWIN_VARIANTS.items():
+            if vision.architecture == spec["architecture"] and not (vision.model_args or {}):
+                return name
+        return None
+
     @classmethod
     def from_variant(cls, variant: str = "tiny", **kwargs) -> AesformerConfig:
         """The released AesFormer-T, -S or -B shape (`"tiny"|"small"|"base"`, or `"t"`, `"aesformer-b"`, ...)."""
