@@ -22,9 +22,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile
 
-from aesformer_hf.models.aesformer.image_utils_aesformer import ensure_rgb
+from aesformer_hf.models.aesformer.image_utils_aesformer import (
+    ImageLoadError,
+    ensure_rgb,
+    open_image,
+    read_file_bytes,
+)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 PASSTHROUGH_FORMATS = frozenset({"JPEG", "MPO", "PNG"})  # MPO: a JPEG with extra frames, read as JPEG
@@ -54,27 +59,23 @@ def load_image_for_dataset(path: str | os.PathLike) -> ImageOutcome:
     """Read, verify and (when needed) convert one image file; never raises for a bad file."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        return ImageOutcome(None, "unreadable_image", f"cannot read {path.name}: {error}")
+        # A FIFO or device among the images is refused, never read (reading a FIFO would block the build).
+        data = read_file_bytes(path, name=path.name)
+    except ImageLoadError as error:
+        return ImageOutcome(None, "unreadable_image", f"cannot read {error}")
     if not data:
         return ImageOutcome(None, "empty_image", f"{path.name} is an empty file (0 bytes)")
     return encode_image_bytes(data, path.name)
 
 
 def encode_image_bytes(data: bytes, file_name: str) -> ImageOutcome:
-    """Verify that ``data`` decodes and apply the storage policy of the module docstring."""
+    """Verify that ``data`` decodes (with the package's one loader, :func:`open_image`) and apply the storage
+    policy of the module docstring."""
     try:
-        image, image_format = _decode_fully(data)
-    except Image.DecompressionBombError as error:
-        return ImageOutcome(None, "image_too_large", f"{file_name}: {error}")
-    except UnidentifiedImageError:
-        return ImageOutcome(None, "undecodable_image", f"{file_name}: not a file format PIL can read")
-    except OSError as error:
-        code = "truncated_image" if "truncated" in str(error).lower() else "undecodable_image"
-        return ImageOutcome(None, code, f"{file_name}: {error}")
-    except Exception as error:  # noqa: BLE001 - PIL raises many types for broken files
-        return ImageOutcome(None, "undecodable_image", f"{file_name}: {type(error).__name__}: {error}")
+        image = _decode_fully(data, file_name)
+    except ImageLoadError as error:
+        return ImageOutcome(None, _SKIP_CODES.get(error.kind, "undecodable_image"), str(error))
+    image_format = image.format
 
     if image.mode == "RGB" and image_format in PASSTHROUGH_FORMATS:
         return ImageOutcome({"bytes": data, "path": file_name})
@@ -91,20 +92,27 @@ def encode_image_bytes(data: bytes, file_name: str) -> ImageOutcome:
     return ImageOutcome({"bytes": encoded, "path": stored_name}, "converted_image", detail)
 
 
-def _decode_fully(data: bytes) -> tuple[Image.Image, str | None]:
-    # Image.verify() misses truncated pixel data; load() decodes everything. Truncation must raise
-    # even if some other code switched PIL to tolerate it.
+# ImageLoadError.kind -> the skip code reported by the builders.
+_SKIP_CODES = {
+    "too_large": "image_too_large",
+    "truncated": "truncated_image",
+    "not_an_image": "undecodable_image",
+    "undecodable": "undecodable_image",
+    "unconvertible": "unconvertible_image",
+}
+
+
+def _decode_fully(data: bytes, file_name: str) -> Image.Image:
+    # open_image loads everything (Image.verify() misses truncated pixel data) and refuses decompression bombs.
+    # Truncation must raise even if some other code switched PIL to tolerate it.
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # corrupt EXIF and similar: harmless for the pixels
-            image = Image.open(io.BytesIO(data))
-            image_format = image.format
-            image.load()
+            return open_image(data, name=file_name)
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
-    return image, image_format
 
 
 def _encode_rgb(image: Image.Image, lossy_source: bool) -> tuple[bytes, str]:

@@ -30,9 +30,7 @@ same crop whether the run was interrupted or not, in any worker, and each proces
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..models.aesformer.image_processing_aesformer import to_rgb_pil
+from ..models.aesformer.image_utils_aesformer import ImageLoadError, load_image
 from ..models.aesformer.processing_aesformer import (
     MAX_COMMENT_WORDS,
     MAX_TEXT_TOKENS,
@@ -143,21 +141,12 @@ def describe_row(row: Mapping[str, Any], index: int) -> str:
 
 
 def _load_image(value: Any, row_name: str) -> Image.Image:
-    """A dataset's image cell (PIL, `{"bytes", "path"}`, a path, an array) -> 8-bit RGB PIL."""
+    """A dataset's image cell (PIL, `{"bytes", "path"}`, a path, bytes, an array) -> 8-bit RGB PIL, by `load_image`."""
     if value is None:
         raise ValueError(f"{row_name} has no image (the 'image' column is None).")
-    if isinstance(value, Mapping):
-        if value.get("bytes"):
-            value = Image.open(io.BytesIO(value["bytes"]))
-        elif value.get("path"):
-            value = value["path"]
-        else:
-            raise ValueError(f"{row_name} has an image cell with neither bytes nor path.")
-    if isinstance(value, (str, os.PathLike)):
-        value = Image.open(value)
     try:
-        return to_rgb_pil(value)
-    except (TypeError, ValueError) as error:
+        return load_image(value)
+    except ImageLoadError as error:
         raise ValueError(f"{row_name}: {error}") from error
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from aesformer_hf.models.aesformer.image_processing_aesformer import to_rgb_pil
+from aesformer_hf.models.aesformer.image_utils_aesformer import ImageLoadError, load_image
 from aesformer_hf.models.aesformer.processing_aesformer import (
     MAX_COMMENT_WORDS,
     MAX_TEXT_TOKENS,
@@ -213,13 +213,13 @@ def compute_attention_map(
     Args:
         model: an `AesformerForAesthetic`.
         processor: its `AesformerProcessor` (or, for a vision-only model, its `AesformerImageProcessor`).
-        image: a PIL image, numpy array or torch tensor.
+        image: any source `load_image` reads (a path, bytes, PIL image, numpy array, torch tensor, ...).
         comments: the image's comments (one string or a list); with any non-blank comment (`has_comments`) -> MIAA.
         method: `"rollout"` (all fusion layers) or `"last"` (the last fusion layer).
         top_k: how many comment words to return in MIAA.
     """
     image_processor, tokenizer = _split_processor(processor)
-    inputs = {"pixel_values": image_processor(to_rgb_pil(image), return_tensors="pt")["pixel_values"]}
+    inputs = {"pixel_values": image_processor(load_image(image), return_tensors="pt")["pixel_values"]}
     max_words = getattr(processor, "max_comment_words", MAX_COMMENT_WORDS)
     style = getattr(processor, "comment_style", RELEASED_COMMENT_STYLE)
     cleaned = comment_text(comments, style, max_words) if has_comments(comments, style) else ""
@@ -280,7 +280,7 @@ def overlay_heatmap(
         raise ValueError(
             f"colormap={colormap!r} is not a matplotlib colormap (e.g. 'jet', 'inferno')."
         ) from error
-    rgb = to_rgb_pil(image)
+    rgb = load_image(image)
     upsampled = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize(
         rgb.size, Image.BILINEAR
     )
@@ -323,7 +323,7 @@ def render_attention(
     alpha: float = 0.45,
 ) -> tuple[Image.Image, AttentionMap]:
     """The heatmap overlay of `image` (its own size; in MIAA with the `top_k` words written on it) and the map."""
-    original = to_rgb_pil(image)
+    original = load_image(image)
     attention = compute_attention_map(model, processor, original, comments, method=method, top_k=top_k)
     overlay = overlay_heatmap(original, attention.heatmap, colormap=colormap, alpha=alpha)
     return draw_top_words(overlay, attention.top_words), attention
@@ -354,10 +354,9 @@ def run_attention_command(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        with Image.open(image_path) as opened:
-            image = to_rgb_pil(opened)
-    except OSError as error:
-        print(f"error: cannot read IMAGE {str(image_path)!r} as an image: {error}", file=sys.stderr)
+        image = load_image(image_path)
+    except ImageLoadError as error:
+        print(f"error: cannot read IMAGE {str(image_path)!r} as an image: {error.reason}", file=sys.stderr)
         return 2
     model, processor = _load_model_and_processor(args.model, args.device)
     comments = args.comments or None

@@ -42,7 +42,7 @@ def _error_of(load) -> str | None:
     return None
 
 
-def _rate_folder(folder: str, image: Image.Image, comment: str) -> dict:
+def _rate_folder(folder: str, image: Image.Image, comment: str, image_path: str) -> dict:
     seen = {
         "error_without_trust_config": _error_of(lambda: AutoConfig.from_pretrained(folder)),
         "error_without_trust_pipeline": _error_of(lambda: pipeline("image-aesthetics", model=folder)),
@@ -66,6 +66,12 @@ def _rate_folder(folder: str, image: Image.Image, comment: str) -> dict:
     seen["model_miaa"] = {"score": miaa.score.tolist(), "distribution": miaa.distribution.tolist()}
     seen["pipeline_viaa"] = rate(image)
     seen["pipeline_miaa"] = rate(image, comments=[comment])
+    # Streamed (a generator), batched across modes, one unreadable file skipped in its place.
+    stream = (
+        {"image": i, "comments": c}
+        for i, c in [(image_path, [comment]), (image_path + ".missing", None), (image, None)]
+    )
+    seen["pipeline_stream"] = list(rate(stream, batch_size=2, on_error="skip"))
     return seen
 
 
@@ -75,7 +81,7 @@ def main() -> None:
     image = Image.open(image_path).convert("RGB")
     results = {
         "import_aesformer_hf": import_error,
-        "folders": {f: _rate_folder(f, image, comment) for f in folders},
+        "folders": {f: _rate_folder(f, image, comment, image_path) for f in folders},
     }
     results["aesformer_hf_modules_loaded"] = sorted(m for m in sys.modules if m.startswith("aesformer_hf"))
     with open(result_path, "w", encoding="utf-8") as handle:

@@ -147,6 +147,17 @@ def test_remote_code_outputs_match_the_package(remote_results, saved_folders, sa
     assert seen["pipeline_viaa"]["mode"] != seen["pipeline_miaa"]["mode"]
 
 
+def test_remote_code_pipeline_streams_and_skips(remote_results, saved_folders, image_path):
+    local = pipeline("image-aesthetics", model=str(saved_folders["model"]))
+    expected_miaa, expected_viaa = local(str(image_path), comments=[COMMENT]), local(str(image_path))
+    for folder in saved_folders.values():
+        miaa, skipped, viaa = remote_results["folders"][str(folder)]["pipeline_stream"]
+        assert skipped == {"error": f"{image_path}.missing: no such file"}
+        for remote, expected in ((miaa, expected_miaa), (viaa, expected_viaa)):
+            assert remote["mode"] == expected["mode"]
+            np.testing.assert_allclose(remote["score"], expected["score"], atol=1e-5)
+
+
 def test_without_trust_remote_code_the_error_says_what_to_do(remote_results, saved_folders):
     for folder in saved_folders.values():
         seen = remote_results["folders"][str(folder)]

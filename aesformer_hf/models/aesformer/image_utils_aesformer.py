@@ -72,15 +72,21 @@ def ensure_rgb(image: Image.Image, apply_exif: bool = True) -> Image.Image:
 # One loader for every source
 # --------------------------------------------------------------------------------------------------
 class ImageLoadError(ValueError):
-    """An image that cannot be read. The message is always ``"<source name>: <reason>"``."""
+    """An image that cannot be read. The message is always ``"<source name>: <reason>"``.
 
-    def __init__(self, source: str, reason: str):
+    ``kind`` says why, for callers that sort failures: ``"missing"``, ``"not_a_file"`` (a directory, FIFO, socket
+    or device), ``"unreadable"`` (an OS or network error), ``"not_an_image"``, ``"too_large"`` (decompression bomb
+    limit), ``"truncated"``, ``"undecodable"``, ``"unconvertible"`` or ``"unsupported"`` (not an image source).
+    """
+
+    def __init__(self, source: str, reason: str, kind: str = "undecodable"):
         self.source = source
         self.reason = reason
+        self.kind = kind
         super().__init__(f"{source}: {reason}")
 
     def __reduce__(self):  # picklable, so that errors cross DataLoader worker processes intact
-        return (type(self), (self.source, self.reason))
+        return (type(self), (self.source, self.reason, self.kind))
 
 
 def _is_url(text: str) -> bool:
@@ -144,7 +150,7 @@ def _stored_orientation_swaps(image: Image.Image) -> bool:
 
 
 def _decode(fp, name: str, draft_size: tuple[int, int] | None) -> Image.Image:
-    """Open, check the size, draft (JPEG), load and convert; every failure is an ImageLoadError naming ``name``."""
+    """Open, check the size, draft (JPEG) and load; every failure is an ImageLoadError naming ``name``."""
     limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -153,57 +159,143 @@ def _decode(fp, name: str, draft_size: tuple[int, int] | None) -> Image.Image:
             image = Image.open(fp)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise ImageLoadError(
-            name, f"too many pixels, refused as a possible decompression bomb ({error})"
+            name, f"refused as a possible decompression bomb: {error}", "too_large"
         ) from None
     except Image.UnidentifiedImageError:
-        raise ImageLoadError(name, "not an image file PIL can read (unknown or corrupt format)") from None
+        raise ImageLoadError(
+            name, "not an image file PIL can read (unknown or corrupt format)", "not_an_image"
+        ) from None
     except Exception as error:  # noqa: BLE001 - PIL raises many types for broken headers
-        raise ImageLoadError(name, f"cannot open image: {type(error).__name__}: {error}") from None
-    with image:
-        width, height = image.size
-        if limit and width * height > limit:
-            raise ImageLoadError(
-                name,
-                f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
-                "(PIL.Image.MAX_IMAGE_PIXELS), refused as a possible decompression bomb",
-            )
-        try:
-            if draft_size is not None:
-                w, h = draft_size
-                if _stored_orientation_swaps(image):
-                    w, h = h, w
-                image.draft(
-                    "RGB", (int(w), int(h))
-                )  # JPEG: DCT scaling to >= draft_size; no-op for other formats
-            image.load()
-            return ensure_rgb(image)
-        except ImageLoadError:
-            raise
-        except Exception as error:  # noqa: BLE001 - truncated data, bad codecs, ...
-            raise ImageLoadError(name, f"cannot decode image: {type(error).__name__}: {error}") from None
+        raise ImageLoadError(
+            name, f"cannot open image: {type(error).__name__}: {error}", "not_an_image"
+        ) from None
+    width, height = image.size
+    if limit and width * height > limit:
+        raise ImageLoadError(
+            name,
+            f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
+            "(PIL.Image.MAX_IMAGE_PIXELS), refused as a possible decompression bomb",
+            "too_large",
+        )
+    try:
+        if draft_size is not None:
+            w, h = draft_size
+            if _stored_orientation_swaps(image):
+                w, h = h, w
+            image.draft(
+                "RGB", (int(w), int(h))
+            )  # JPEG: DCT scaling to >= draft_size; no-op for other formats
+        image.load()
+    except Exception as error:  # noqa: BLE001 - truncated data, bad codecs, ...
+        kind = "truncated" if "truncated" in str(error).lower() else "undecodable"
+        raise ImageLoadError(name, f"cannot decode image: {type(error).__name__}: {error}", kind) from None
+    return image
 
 
 def _open_regular_file(path: str, name: str):
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise ImageLoadError(name, "no such file") from None
+        raise ImageLoadError(name, "no such file", "missing") from None
     except OSError as error:
-        raise ImageLoadError(name, f"cannot stat: {error.strerror or error}") from None
+        raise ImageLoadError(name, f"cannot stat: {error.strerror or error}", "unreadable") from None
     if stat.S_ISDIR(info.st_mode):
-        raise ImageLoadError(name, "is a directory, not an image file")
+        raise ImageLoadError(name, "is a directory, not an image file", "not_a_file")
     if not stat.S_ISREG(info.st_mode):
-        raise ImageLoadError(name, "not a regular file (a FIFO, socket or device), refused")
+        raise ImageLoadError(name, "not a regular file (a FIFO, socket or device), refused", "not_a_file")
     try:
         # Non-blocking, and checked again on the open descriptor: a path swapped for a FIFO cannot hang us.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as error:
-        raise ImageLoadError(name, f"cannot open: {error.strerror or error}") from None
+        raise ImageLoadError(name, f"cannot open: {error.strerror or error}", "unreadable") from None
     file = os.fdopen(fd, "rb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         file.close()
-        raise ImageLoadError(name, "not a regular file (a FIFO, socket or device), refused")
+        raise ImageLoadError(name, "not a regular file (a FIFO, socket or device), refused", "not_a_file")
     return file
+
+
+def read_file_bytes(path: str | os.PathLike, *, name: str | None = None) -> bytes:
+    """The bytes of the regular file ``path``; a directory, FIFO, socket or device is refused (a FIFO would block).
+
+    Raises:
+        ImageLoadError: named by ``name`` (default: the path).
+    """
+    name = os.fsdecode(path) if name is None else name
+    with _open_regular_file(os.fsdecode(path), name) as file:
+        try:
+            return file.read()
+        except OSError as error:
+            raise ImageLoadError(name, f"cannot read: {error.strerror or error}", "unreadable") from None
+
+
+def open_image(
+    source,
+    *,
+    draft_size: tuple[int, int] | None = None,
+    timeout: float | None = None,
+    name: str | None = None,
+) -> Image.Image:
+    """Like :func:`load_image`, but the decoded image as stored: its mode and ``format`` kept, not converted.
+
+    Fully loaded (a truncated file raises here), with every guard of :func:`load_image`. Numpy arrays and torch
+    tensors come back already converted to RGB.
+    """
+    name = describe_source(source) if name is None else name
+    if isinstance(source, dict):
+        data, path = source.get("bytes"), source.get("path")
+        if data:
+            return _decode(io.BytesIO(data), name, draft_size)
+        if path:
+            return open_image(path, draft_size=draft_size, timeout=timeout, name=name)
+        raise ImageLoadError(name, "a datasets Image value with neither bytes nor path", "unsupported")
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fsdecode(source)
+        if _is_url(text):
+            try:
+                data = _fetch_url(text, timeout)
+            except Exception as error:  # noqa: BLE001 - network errors of any client
+                raise ImageLoadError(
+                    name, f"cannot fetch URL: {type(error).__name__}: {error}", "unreadable"
+                ) from None
+            return _decode(io.BytesIO(data), name, draft_size)
+        with _open_regular_file(text, name) as file:
+            return _decode(file, name, draft_size)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(bytes(source)), name, draft_size)
+    if isinstance(source, Image.Image):
+        # A PIL image you pass in is never drafted (shrunk) behind your back; a lazily opened one is loaded here
+        # so that a truncated file fails by name.
+        try:
+            source.load()
+        except Exception as error:  # noqa: BLE001
+            kind = "truncated" if "truncated" in str(error).lower() else "undecodable"
+            raise ImageLoadError(
+                name, f"cannot decode image: {type(error).__name__}: {error}", kind
+            ) from None
+        return source
+    if hasattr(source, "read"):
+        try:
+            seekable = source.seekable() if hasattr(source, "seekable") else hasattr(source, "seek")
+            fp = source if seekable else io.BytesIO(source.read())
+        except Exception as error:  # noqa: BLE001
+            raise ImageLoadError(
+                name, f"cannot read file object: {type(error).__name__}: {error}", "unreadable"
+            ) from None
+        return _decode(fp, name, draft_size)
+    if isinstance(source, np.ndarray) or type(source).__module__.split(".")[0] == "torch":
+        from .image_processing_aesformer import to_rgb_pil  # late: that module imports this one
+
+        try:
+            return to_rgb_pil(source)
+        except (TypeError, ValueError) as error:
+            raise ImageLoadError(name, str(error), "unconvertible") from None
+    raise ImageLoadError(
+        name,
+        "not an image source: expected a path, URL, bytes, file object, PIL image, numpy array, torch tensor or a "
+        "datasets Image value",
+        "unsupported",
+    )
 
 
 def load_image(
@@ -211,6 +303,7 @@ def load_image(
     *,
     draft_size: tuple[int, int] | None = None,
     timeout: float | None = None,
+    name: str | None = None,
 ) -> Image.Image:
     """Any image source -> an 8-bit RGB PIL image, the same pixels whichever way the file arrives.
 
@@ -222,58 +315,22 @@ def load_image(
             to no less than this size, which is several times faster. Callers resize exactly afterwards. Applied
             to files, bytes and URLs only: a PIL image you pass in is never shrunk behind your back.
         timeout: seconds for fetching a URL.
+        name: how errors name the source (default: the path or URL, or a short description such as
+            `"<bytes, 1234 bytes>"`).
 
     EXIF orientation is applied (corrupt EXIF is ignored), 16-bit images are scaled by their type's range, alpha
-    is composited on white, palette and CMYK images are converted (see `ensure_rgb`).
+    is composited on white, palette and CMYK images are converted (see `ensure_rgb`). Sources are refused when
+    they are not regular files (a FIFO would block), or have more pixels than `PIL.Image.MAX_IMAGE_PIXELS`.
 
     Raises:
         ImageLoadError: the source cannot be read (missing, not a regular file, not an image, truncated, too many
             pixels, ...). The message starts with the source's name, then `": "` and the reason.
     """
-    name = describe_source(source)
-    if isinstance(source, dict):
-        data, path = source.get("bytes"), source.get("path")
-        if data is not None:
-            return _decode(io.BytesIO(data), name, draft_size)
-        if path:
-            return load_image(path, draft_size=draft_size, timeout=timeout)
-        raise ImageLoadError(name, "neither bytes nor path is set")
-    if isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if isinstance(text, bytes):
-            text = os.fsdecode(text)
-        if _is_url(text):
-            try:
-                data = _fetch_url(text, timeout)
-            except Exception as error:  # noqa: BLE001 - network errors of any client
-                raise ImageLoadError(name, f"cannot fetch URL: {type(error).__name__}: {error}") from None
-            return _decode(io.BytesIO(data), name, draft_size)
-        with _open_regular_file(text, name) as file:
-            return _decode(file, name, draft_size)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode(io.BytesIO(bytes(source)), name, draft_size)
-    if isinstance(source, Image.Image):
-        try:
-            source.load()  # a lazily opened file may be truncated: fail here, by name
-            return ensure_rgb(source)
-        except Exception as error:  # noqa: BLE001
-            raise ImageLoadError(name, f"cannot decode image: {type(error).__name__}: {error}") from None
-    if hasattr(source, "read"):
-        try:
-            seekable = source.seekable() if hasattr(source, "seekable") else hasattr(source, "seek")
-            fp = source if seekable else io.BytesIO(source.read())
-        except Exception as error:  # noqa: BLE001
-            raise ImageLoadError(name, f"cannot read file object: {type(error).__name__}: {error}") from None
-        return _decode(fp, name, draft_size)
-    if isinstance(source, np.ndarray) or type(source).__module__.split(".")[0] == "torch":
-        from .image_processing_aesformer import to_rgb_pil  # late: that module imports this one
-
-        try:
-            return to_rgb_pil(source)
-        except (TypeError, ValueError) as error:
-            raise ImageLoadError(name, str(error)) from None
-    raise ImageLoadError(
-        name,
-        "not an image source: expected a path, URL, bytes, file object, PIL image, numpy array, torch tensor or a "
-        "datasets Image value",
-    )
+    name = describe_source(source) if name is None else name
+    image = open_image(source, draft_size=draft_size, timeout=timeout, name=name)
+    try:
+        return ensure_rgb(image)
+    except Exception as error:  # noqa: BLE001 - a conversion PIL cannot do
+        raise ImageLoadError(
+            name, f"cannot convert {image.mode} to RGB: {type(error).__name__}: {error}", "unconvertible"
+        ) from None

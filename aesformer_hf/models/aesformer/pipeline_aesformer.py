@@ -1,21 +1,30 @@
 """`pipeline("image-aesthetics")`: rate images, with or without their users' comments.
 
-Each image is routed by itself: with comments it is rated by the multimodal path (MIAA), without by the
-vision path (VIAA). Images are grouped by path into batches of `batch_size`, and results come back in
-the input order, identical (to float error) to rating them one by one.
+Built on transformers' `Pipeline` machinery (`preprocess` -> `_forward` -> `postprocess`, a `DataLoader` for
+batches and worker processes). Each image is routed by itself: with comments it is rated by the multimodal path
+(MIAA), without by the vision path (VIAA). A batch may hold both: `_forward` runs the model once per mode on its
+part of the batch. Results come back in the input order, identical (to float error) to rating them one by one.
+
+* one input -> one dict; a list -> a list; anything else iterable (a generator, `datasets.Dataset`,
+  `datasets.IterableDataset`, `KeyDataset`, ...) -> an iterator of dicts, streamed: the first result comes before
+  the input is exhausted.
+* every image is read by `load_image` (paths, URLs, bytes, file objects, PIL, numpy, torch, `datasets` Image
+  values), so a file gives the same pixels whichever way it arrives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import collections.abc
+import os
 
-import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
 from transformers import Pipeline
-from transformers.image_utils import load_image
+from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
-from .image_processing_aesformer import to_rgb_pil
+from .image_utils_aesformer import ImageLoadError, load_image
 from .processing_aesformer import (
     MAX_COMMENT_WORDS,
     MAX_TEXT_TOKENS,
@@ -26,25 +35,86 @@ from .processing_aesformer import (
 
 MIAA_MODE = "multimodal"
 VIAA_MODE = "vision"
+ON_ERROR_CHOICES = ("raise", "skip")
+# fast_decode: a JPEG is DCT-scaled to no less than this many times the model's input side, then resized exactly.
+FAST_DECODE_FACTOR = 2
+_TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def _is_single_image(images) -> bool:
-    if isinstance(images, (str, Image.Image)):
+def _is_single_input(value) -> bool:
+    """One image (or one `{"image": ..., "comments": ...}` item), as opposed to a list or a stream of them."""
+    if isinstance(
+        value, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, collections.abc.Mapping)
+    ):
         return True
-    if isinstance(images, np.ndarray):
-        return images.ndim in (2, 3)
-    if isinstance(images, torch.Tensor):
-        return images.ndim in (2, 3)
-    return False
+    if hasattr(value, "ndim"):  # numpy array or torch tensor: a 4-d one is a batch of images
+        return value.ndim in (2, 3)
+    return hasattr(value, "read")  # a binary file object
+
+
+def _split_item(item):
+    """An input item -> `(image source, comments)`.
+
+    Items are an image source, an `(image, comments)` pair, or a mapping with an `image` key and an optional
+    `comments` key (a `datasets` row); a `{"bytes", "path"}` mapping is a `datasets` Image value.
+    """
+    comments = None
+    if isinstance(item, tuple):
+        if len(item) != 2:
+            raise ValueError(f"A tuple item must be (image, comments); got a tuple of {len(item)}.")
+        item, comments = item
+    if isinstance(item, collections.abc.Mapping):
+        if "image" in item:
+            if comments is not None and item.get("comments") is not None:
+                raise ValueError("An item has comments both inside it and in `comments=`: give them once.")
+            comments = item.get("comments") if comments is None else comments
+            item = item["image"]
+        elif "bytes" not in item and "path" not in item:
+            raise ValueError(
+                f"An item is a mapping with keys {sorted(map(str, item))}: expected an 'image' key (and optionally "
+                "'comments'), or a datasets Image value {'bytes': ..., 'path': ...}. For a dataset whose image "
+                "column has another name, pass KeyDataset(dataset, 'column') or rename the column to 'image'."
+            )
+    return item, comments
+
+
+class _IndexedInputs(TorchDataset):
+    """A sized, indexable input (`datasets.Dataset`, ...) seen as a torch map-style dataset, so that it streams
+    through the DataLoader (and `num_workers` decode in parallel) instead of being taken as one image."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        return self.data[index]
 
 
 class ImageAestheticsPipeline(Pipeline):
     """Aesthetic rating of images: per image `{"score", "distribution", "label", "mode"}`.
 
-    Call it with one image or a list (paths, URLs, PIL images, numpy arrays) and optionally `comments=`: for one
-    image a string or list of strings; for a list of images one entry per image (`None`/`[]` for images without
-    comments). `batch_size` groups images of the same mode. `score` is on the model's scale (1..10 on AVA),
-    `distribution` has `num_bins` probabilities, `label` is `"high"` or `"low"`.
+    Inputs: one image -> one dict; a list of images -> a list of dicts; a generator, `datasets.Dataset`,
+    `datasets.IterableDataset` or `KeyDataset` -> an iterator of dicts (streamed, in input order). An image is a
+    path, an `http(s)` URL, bytes, a binary file object, a PIL image, a numpy array or torch tensor, or a `datasets`
+    Image value. An item may also be `{"image": ..., "comments": [...]}` (e.g. a `datasets` row) or an
+    `(image, comments)` pair.
+
+    Keyword arguments (at `pipeline(...)` or at call time):
+        comments: for one image a string or list of strings; for a list of images one entry per image (`None` / `[]`
+            for images without comments). Images with comments are rated by MIAA, the others by VIAA.
+        batch_size: images per forward pass (a batch may mix MIAA and VIAA images). Must be positive.
+        num_workers: DataLoader worker processes that read and preprocess images (a generator or iterable
+            dataset is read by one worker, as in transformers).
+        fast_decode: decode a JPEG much larger than the model input at a reduced size (PIL draft mode, no less
+            than twice the input side) before the exact resize; several times faster on camera-sized photos.
+        on_error: `"raise"` (default) raises `ImageLoadError("<source>: <reason>")` for an image that cannot be
+            read; `"skip"` puts `{"error": "<source>: <reason>"}` in its place and rates the others.
+        timeout: seconds for fetching a URL.
+
+    `score` is on the model's scale (1..10 on AVA), `distribution` has `num_bins` probabilities, `label` is
+    `"high"` or `"low"`, `mode` is `"multimodal"` or `"vision"`.
     """
 
     _load_processor = False
@@ -52,18 +122,38 @@ class ImageAestheticsPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = None  # vision-only models ship no tokenizer
 
-    def _sanitize_parameters(self, comments=None, top_k=None, timeout=None, **kwargs):
-        preprocess = {}
+    def _sanitize_parameters(self, timeout=None, fast_decode=None, on_error=None, **unknown):
+        if unknown:
+            raise TypeError(
+                f"The image-aesthetics pipeline got unexpected keyword argument(s): {', '.join(sorted(unknown))}. "
+                "It takes comments, batch_size, num_workers, fast_decode, on_error and timeout."
+            )
+        preprocess, postprocess = {}, {}
         if timeout is not None:
             preprocess["timeout"] = timeout
-        return preprocess, {}, {}
+        if fast_decode is not None:
+            if not isinstance(fast_decode, bool):
+                raise TypeError(f"fast_decode must be True or False, got {fast_decode!r}.")
+            preprocess["fast_decode"] = fast_decode
+        if on_error is not None:
+            if on_error not in ON_ERROR_CHOICES:
+                raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
+            postprocess["on_error"] = on_error
+        return preprocess, {}, postprocess
 
-    # -- the four pipeline stages, per image ---------------------------------------------------------
-    def preprocess(self, inputs, timeout=None):
-        image, comments = inputs if isinstance(inputs, tuple) else (inputs, None)
-        if isinstance(image, str):
-            image = load_image(image, timeout=timeout)
-        pil = to_rgb_pil(image)
+    # -- the pipeline stages ---------------------------------------------------------------------------
+    def _draft_size(self) -> tuple[int, int]:
+        side = FAST_DECODE_FACTOR * int(self.image_processor.size)
+        return side, side
+
+    def preprocess(self, inputs, timeout=None, fast_decode=False):
+        """One item -> the model inputs of one image (`pixel_values`, plus the comment tokens in MIAA), or
+        `{"error": (source, reason)}` for an image that cannot be read (raised or skipped in `postprocess`)."""
+        image, comments = _split_item(inputs)
+        try:
+            pil = load_image(image, draft_size=self._draft_size() if fast_decode else None, timeout=timeout)
+        except ImageLoadError as error:
+            return {"error": (error.source, error.reason)}
         model_inputs = dict(self.image_processor(pil, return_tensors="pt"))
         # The processor's recipe when one was given (`pipeline(..., processor=...)`), else the released one: the same
         # text as the processor and the training collator produce.
@@ -81,80 +171,139 @@ class ImageAestheticsPipeline(Pipeline):
             )
         return model_inputs
 
-    def _forward(self, model_inputs):
-        return self.model(**model_inputs)
-
-    def postprocess(self, model_outputs, mode: str = VIAA_MODE):
-        results = []
-        for i in range(model_outputs.score.shape[0]):
-            score = float(model_outputs.score[i])
-            results.append(
-                {
-                    "score": score,
-                    "distribution": [float(p) for p in model_outputs.distribution[i]],
-                    "label": self.model.config.id2label[int(model_outputs.label[i])],
-                    "mode": mode,
-                }
-            )
-        return results
-
-    # -- batching by mode ----------------------------------------------------------------------------
     def _collate(self, items: list[dict]) -> dict:
-        batch = {"pixel_values": torch.cat([item["pixel_values"] for item in items])}
-        if "input_ids" in items[0]:
-            text = [{k: item[k][0] for k in item if k != "pixel_values"} for item in items]
-            batch.update(self.tokenizer.pad(text, padding=True, return_tensors="pt"))
+        """Preprocessed items -> one batch: the readable images' pixels, the MIAA images' comment tokens (padded),
+        which readable image is MIAA, and each item's error (None when readable), in item order."""
+        readable = [item for item in items if "error" not in item]
+        batch = {
+            "errors": [item.get("error") for item in items],
+            "is_miaa": [("input_ids" in item) for item in readable],
+        }
+        if readable:
+            batch["pixel_values"] = torch.cat([item["pixel_values"] for item in readable])
+        texts = [{k: item[k][0] for k in _TEXT_KEYS if k in item} for item in readable if "input_ids" in item]
+        if texts:
+            padded = self.tokenizer.pad(texts, padding=True, return_tensors="pt")
+            batch.update({f"text_{k}": v for k, v in padded.items()})
         return batch
 
-    def _run_batch(self, items: list[dict], mode: str) -> list[dict]:
-        batch = self._ensure_tensor_on_device(self._collate(items), device=self.device)
-        batch["pixel_values"] = batch["pixel_values"].to(self.dtype)
-        with torch.inference_mode():
-            outputs = self._forward(batch)
-        return self.postprocess(outputs, mode=mode)
+    def _forward(self, batch):
+        """Rate a batch: the VIAA and the MIAA images each in one forward pass of their own."""
+        is_miaa = batch["is_miaa"]
+        rated: list[dict | None] = [None] * len(is_miaa)
+        pixel_values = batch["pixel_values"].to(self.dtype) if is_miaa else None
+        for mode in (VIAA_MODE, MIAA_MODE):
+            indices = [i for i, miaa in enumerate(is_miaa) if miaa == (mode == MIAA_MODE)]
+            if not indices:
+                continue
+            inputs = {
+                "pixel_values": pixel_values if len(indices) == len(is_miaa) else pixel_values[indices],
+            }
+            if mode == MIAA_MODE:
+                inputs.update({k[len("text_") :]: v for k, v in batch.items() if k.startswith("text_")})
+            outputs = self.model(**inputs)
+            for row, index in enumerate(indices):
+                rated[index] = {
+                    "score": outputs.score[row],
+                    "distribution": outputs.distribution[row],
+                    "label": outputs.label[row],
+                    "mode": mode,
+                }
+        readable = iter(rated)
+        return {"results": [{"error": e} if e is not None else next(readable) for e in batch["errors"]]}
 
-    def _rate_prepared(self, prepared: list[dict], batch_size: int) -> list[dict]:
-        """Rate preprocessed images in batches of one mode each; results in the input order."""
-        results: list[dict | None] = [None] * len(prepared)
-        for mode in (MIAA_MODE, VIAA_MODE):
-            indices = [i for i, item in enumerate(prepared) if ("input_ids" in item) == (mode == MIAA_MODE)]
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start : start + batch_size]
-                for index, result in zip(chunk, self._run_batch([prepared[i] for i in chunk], mode)):
-                    results[index] = result
-        return results
+    def postprocess(self, model_outputs, on_error: str = "raise"):
+        entry = model_outputs["results"]
+        if isinstance(entry, list):  # batch_size 1: the batch is not unrolled by transformers
+            entry = entry[0]
+        if "error" in entry:
+            source, reason = entry["error"]
+            if on_error == "raise":
+                raise ImageLoadError(source, reason)
+            return {"error": f"{source}: {reason}"}
+        return {
+            "score": float(entry["score"]),
+            "distribution": [float(p) for p in entry["distribution"]],
+            "label": self.model.config.id2label[int(entry["label"])],
+            "mode": entry["mode"],
+        }
 
-    def __call__(self, images, comments=None, batch_size: int | None = None, **kwargs):
-        """Rate `images` (one or a list); see the class docstring."""
-        single = _is_single_image(images)
-        image_list = [images] if single else list(images)
-        if comments is None:
-            comment_list = [None] * len(image_list)
-        elif single:
-            comment_list = [comments]
+    # -- transformers' machinery, with our collate function ------------------------------------------------
+    def run_single(self, inputs, preprocess_params, forward_params, postprocess_params):
+        batch = self._collate([self.preprocess(inputs, **preprocess_params)])
+        return self.postprocess(self.forward(batch, **forward_params), **postprocess_params)
+
+    def get_iterator(
+        self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params, postprocess_params
+    ):
+        if isinstance(inputs, collections.abc.Sized):
+            dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
         else:
-            if isinstance(comments, str) or not isinstance(comments, Sequence):
-                raise ValueError(
-                    f"For {len(image_list)} images, comments must be a list with one entry per image (a string, a "
-                    "list of strings, or None), not a single string."
-                )
-            comment_list = list(comments)
-            if len(comment_list) != len(image_list):
-                raise ValueError(f"Got {len(image_list)} images but comments for {len(comment_list)}.")
-        preprocess_params, _, _ = self._sanitize_parameters(**kwargs)
-        batch_size = int(batch_size or self._batch_size or 1)
+            # Several workers would each read the whole stream; one worker reads it (as in transformers).
+            num_workers = min(num_workers, 1)
+            dataset = PipelineIterator(inputs, self.preprocess, preprocess_params)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        dataloader = DataLoader(
+            dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=self._collate
+        )
+        model_iterator = PipelineIterator(
+            dataloader, self.forward, forward_params, loader_batch_size=batch_size
+        )
+        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 
-        results: list[dict] = []
-        # Preprocess a window of images at a time so that a folder of 100k photos never sits in memory at once.
-        window = batch_size * 4
-        for window_start in range(0, len(image_list), window):
-            pairs = zip(
-                image_list[window_start : window_start + window],
-                comment_list[window_start : window_start + window],
+    def __call__(self, images=None, comments=None, **kwargs):
+        """Rate `images`: one (-> dict), a list (-> list) or a stream (-> iterator); see the class docstring."""
+        if images is None:
+            images = kwargs.pop("inputs", None)
+        if images is None:
+            raise ValueError("No images given: pass one image, a list, or an iterable of images.")
+        for name in ("batch_size", "num_workers"):
+            value = kwargs.get(name)
+            if value is None:
+                value = getattr(self, f"_{name}", None)
+            smallest = 1 if name == "batch_size" else 0
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < smallest
+            ):
+                raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}.")
+
+        if _is_single_input(images):
+            item = images if comments is None else (images, comments)
+            return super().__call__(item, **kwargs)
+
+        if isinstance(images, (list, tuple)) or (hasattr(images, "ndim") and images.ndim == 4):
+            items = list(images)
+            if comments is not None:
+                if isinstance(comments, str) or not isinstance(comments, collections.abc.Sequence):
+                    raise ValueError(
+                        f"For {len(items)} images, comments must be a list with one entry per image (a string, a "
+                        "list of strings, or None), not a single string."
+                    )
+                if len(comments) != len(items):
+                    raise ValueError(f"Got {len(items)} images but comments for {len(comments)}.")
+                items = list(zip(items, comments))
+            if not items:
+                return []
+            return super().__call__(items, **kwargs)
+
+        # A stream: comments travel inside the items.
+        if comments is not None:
+            raise ValueError(
+                "With a stream of images (a generator or dataset), give each image's comments inside its item: "
+                "{'image': ..., 'comments': [...]} (a datasets row with 'image' and 'comments' columns works as is)."
             )
-            prepared = [self.preprocess(pair, **preprocess_params) for pair in pairs]
-            results.extend(self._rate_prepared(prepared, batch_size))
-        return results[0] if single else results
+        if isinstance(images, TorchDataset) and isinstance(images, collections.abc.Sized):
+            return iter(super().__call__(images, **kwargs))  # KeyDataset and other map-style torch datasets
+        if isinstance(images, collections.abc.Sized) and hasattr(images, "__getitem__"):
+            return iter(super().__call__(_IndexedInputs(images), **kwargs))  # datasets.Dataset
+        if isinstance(images, collections.abc.Iterable):
+            return iter(
+                super().__call__((item for item in images), **kwargs)
+            )  # generators, IterableDataset, ...
+        raise TypeError(
+            f"Cannot rate a {type(images).__name__}: pass an image (path, URL, bytes, file object, PIL image, numpy "
+            "array, torch tensor), a list of images, or an iterable of them."
+        )
 
 
 __all__ = ["ImageAestheticsPipeline"]
