@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tests leave nothing in ~/.cache: the datasets, evaluate and Hub caches live in a folder removed at exit (set
+# before anything imports datasets or huggingface_hub, which read these variables once).
+_CACHE = tempfile.mkdtemp(prefix="aesformer-tests-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+for _variable, _folder in (
+    ("HF_HOME", "hf"),
+    ("HF_DATASETS_CACHE", "datasets"),
+    ("HF_EVALUATE_CACHE", "evaluate"),
+):
+    os.environ[_variable] = os.path.join(_CACHE, _folder)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402

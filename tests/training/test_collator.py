@@ -225,3 +225,41 @@ def test_blank_comments_are_no_comments(aesthetics, training_processor):
     assert keep_rows_with_comments(blank)["image_id"] == [split[2]["image_id"]]
     with pytest.raises(ValueError, match="row 0 of the batch.*has no comments"):
         AesformerDataCollator(training_processor, num_bins=10)(list(blank))
+
+
+def test_training_crops_are_uniform_random_windows_of_the_resized_image(training_processor):
+    """Each training output is located in the resized image by brute force (every offset, flipped or not), so a
+    centre crop or a crop of another size fails here. Reference pixels are normalised in numpy, independently."""
+    from PIL import Image
+
+    collator = AesformerDataCollator(training_processor)
+    size, resize = collator.size, collator.resize_size
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (90, 70, 3), dtype=np.uint8), "RGB")
+    resized = np.asarray(image.resize((resize, resize), resample=Image.BICUBIC), dtype=np.float64) / 255.0
+    mean, std = np.array(collator.image_processor.image_mean), np.array(collator.image_processor.image_std)
+    normalised = ((resized - mean) / std).transpose(2, 0, 1)
+    margin = resize - size
+    found = []
+    for seed in range(24):
+        out = collator.train_transform(image, torch.Generator().manual_seed(seed)).double().numpy()
+        matches = [
+            (top, left, flipped)
+            for top in range(margin + 1)
+            for left in range(margin + 1)
+            for flipped in (False, True)
+            if np.allclose(
+                out,
+                (lambda crop: crop[:, :, ::-1] if flipped else crop)(
+                    normalised[:, top : top + size, left : left + size]
+                ),
+                atol=1e-5,
+            )
+        ]
+        assert len(matches) == 1, (seed, matches)
+        found.append(matches[0])
+    offsets = {(top, left) for top, left, _ in found}
+    assert len(offsets) >= 12  # 24 draws over 10 x 10 offsets
+    assert {flipped for *_, flipped in found} == {False, True}
+    tops = [top for top, _, _ in found]
+    assert min(tops) <= 2 and max(tops) >= margin - 2  # windows reach both edges, not only the centre

@@ -42,14 +42,14 @@ def test_multimodal_trains_what_the_multimodal_path_uses():
 
 
 @pytest.mark.parametrize("stage", [MULTIMODAL, ADAPTATION])
-def test_every_trainable_parameter_gets_a_gradient(stage, aesthetics, training_processor):
+def test_every_trainable_parameter_gets_a_gradient(stage, aesthetics, training_processor, tmp_path):
     """What DDP with find_unused_parameters=False needs: no trainable parameter is left out of the graph."""
     model = make_model()
     prepare_model_for_stage(model, stage)
     collator = AesformerDataCollator(training_processor, multimodal=stage == MULTIMODAL, num_bins=10)
     trainer = AesformerTrainer(
         model=model,
-        args=make_args("unused", stage=stage),
+        args=make_args(tmp_path, stage=stage),
         data_collator=collator,
         processing_class=training_processor,
     )

@@ -296,9 +296,17 @@ def test_converted_weights_are_their_sources_and_model_runs(released):
         "miaa_image_norm.weight": "norm.weight",
         "viaa_norm.bias": "norm_v.bias",
         "contrastive_norm.weight": "norm_cl.weight",
-        "miaa_image_head.out_proj.weight": "heads_vl_v.2.weight",
-        "miaa_text_head.dense.weight": "heads_vl_l.0.weight",
-        "viaa_head.out_proj.bias": "head_v.2.bias",
+        # Every head Linear, both layers (a swap of two heads' first layers must fail here).
+        **{
+            f"{package}.{layer}.{p}": f"{original}.{index}.{p}"
+            for package, original in (
+                ("miaa_image_head", "heads_vl_v"),
+                ("miaa_text_head", "heads_vl_l"),
+                ("viaa_head", "head_v"),
+            )
+            for layer, index in (("dense", 0), ("out_proj", 2))
+            for p in ("weight", "bias")
+        },
         "contrastive_temperature": "temp",
     }
     if like == "B":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -96,6 +97,31 @@ def test_swin_levels_follow_the_released_stage_arithmetic(model, pixel_values):
     intermediates = swin.forward_intermediates(pixel_values, indices=4, norm=False, intermediates_only=True)
     assert not torch.allclose(levels.level1.permute(0, 3, 1, 2), intermediates[1], atol=1e-3)
     torch.testing.assert_close(levels.level4.permute(0, 3, 1, 2), intermediates[3])
+
+
+def test_level_adapter_is_a_residual_bottleneck_in_float64():
+    """x + W_up GELU(W_down x + b_down) + b_up, computed in numpy float64 from the adapter's weights."""
+    from aesformer_hf.models.aesformer.modeling_aesformer import AesformerLevelAdapter
+
+    torch.manual_seed(0)
+    adapter = AesformerLevelAdapter(16, 4)
+    for linear in (adapter.down, adapter.up):
+        torch.nn.init.normal_(linear.weight, std=0.5)
+        torch.nn.init.normal_(linear.bias, std=0.5)
+    x = torch.randn(2, 5, 16)
+    w1, b1 = adapter.down.weight.double().detach().numpy(), adapter.down.bias.double().detach().numpy()
+    w2, b2 = adapter.up.weight.double().detach().numpy(), adapter.up.bias.double().detach().numpy()
+    h = x.double().numpy() @ w1.T + b1
+    gelu = 0.5 * h * (1 + np.vectorize(math.erf)(h / math.sqrt(2)))
+    expected = x.double().numpy() + gelu @ w2.T + b2
+    np.testing.assert_allclose(adapter(x).detach().double().numpy(), expected, atol=1e-5)
+
+
+def test_adapters_start_near_identity(model, pixel_values):
+    levels = model.model.get_swin_levels(pixel_values)
+    tokens = model.model.project_image_tokens(levels.level4.flatten(1, 2))
+    adapted = model.model.neck.adapters[3](tokens)
+    assert (adapted - tokens).abs().max() < 0.05 * tokens.abs().max()
 
 
 def test_neck_pools_levels_to_the_last_grid_like_fixed_windows(model, pixel_values):
