@@ -178,14 +178,21 @@ def _decode(fp, name: str, draft_size: tuple[int, int] | None) -> Image.Image:
             "too_large",
         )
     try:
+        drafted = None
         if draft_size is not None:
             w, h = draft_size
             if _stored_orientation_swaps(image):
                 w, h = h, w
-            image.draft(
-                "RGB", (int(w), int(h))
-            )  # JPEG: DCT scaling to >= draft_size; no-op for other formats
+            # JPEG: DCT scaling by 1/2, 1/4 or 1/8 to no less than draft_size; None for other formats.
+            drafted = image.draft("RGB", (int(w), int(h)))
         image.load()
+        if drafted is not None and drafted[1] is not None:
+            box = drafted[1]  # where the original image lies in the scaled one
+            if (box[2], box[3]) != image.size:
+                # A partial last block row/column was decoded as a whole scaled pixel: resample exactly the image's
+                # own extent, or the model's resize would see the picture shifted by up to 7/8 of a scaled pixel.
+                size = (max(1, round(box[2])), max(1, round(box[3])))
+                image = image.resize(size, Image.LANCZOS, box=box)
     except Exception as error:  # noqa: BLE001 - truncated data, bad codecs, ...
         kind = "truncated" if "truncated" in str(error).lower() else "undecodable"
         raise ImageLoadError(name, f"cannot decode image: {type(error).__name__}: {error}", kind) from None

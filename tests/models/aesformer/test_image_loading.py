@@ -228,6 +228,18 @@ def test_draft_size_decodes_a_large_jpeg_smaller_but_not_below_the_request(large
         assert size[0] >= min(request[0], 2000) and size[1] >= min(request[1], 1500), (request, size)
 
 
+@pytest.mark.parametrize("draft_size", [(448, 448), (224, 224)])
+def test_draft_keeps_the_geometry_when_the_size_is_not_a_multiple_of_the_scale(tmp_path, draft_size):
+    # 2001 x 1501 scaled by 1/2 or 1/4 leaves a partial last pixel: resampled away, the picture does not shift.
+    path = tmp_path / "odd.jpg"
+    Image.fromarray(_rgb(7, (80, 60))).resize((2001, 1501), Image.BICUBIC).save(path, quality=90)
+    exact = np.asarray(load_image(path).resize((224, 224), Image.BICUBIC), dtype=int)
+    drafted = load_image(path, draft_size=draft_size)
+    assert drafted.size[0] >= draft_size[0] and drafted.size[1] >= draft_size[1] and drafted.size[0] < 2001
+    fast = np.asarray(drafted.resize((224, 224), Image.BICUBIC), dtype=int)
+    assert np.abs(fast - exact).max() <= 8 and np.abs(fast - exact).mean() < 1.0
+
+
 def test_draft_size_is_measured_after_the_exif_rotation(tmp_path):
     path = tmp_path / "portrait.jpg"
     exif = Image.Exif()
