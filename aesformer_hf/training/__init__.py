@@ -7,10 +7,12 @@
 * [`MomentumContrast`]: the momentum encoders and queues of the contrastive objective (training state);
 * [`AestheticMetricsForTrainer`]: `compute_metrics` with the paper's metrics;
 * [`pretrain_vision_tower`]: a Swin pre-trained as a classifier, for when no pretrained Swin can be had;
+* [`flush_denormals`]: the CPU training speed guard the trainers apply themselves (`denormals`);
 * `losses`: one loss per file.
 """
 
 from .collator import AesformerDataCollator, default_train_resize_size, keep_rows_with_comments
+from .denormals import flush_denormal_enabled, flush_denormals
 from .evaluation import AestheticMetricsForTrainer
 from .momentum import MOMENTUM_STATE_FILENAME, MomentumContrast
 from .stages import (
@@ -37,6 +39,8 @@ __all__ = [
     "MomentumContrast",
     "ParameterCounts",
     "default_train_resize_size",
+    "flush_denormal_enabled",
+    "flush_denormals",
     "is_trained_in_stage",
     "keep_rows_with_comments",
     "prepare_model_for_stage",

@@ -253,17 +253,18 @@ def fast_cpu_math(num_threads: int = 1):
     Once a small model trains, some activations and optimiser states fall below float32's normal range, and
     x86 CPUs compute on such denormals up to 50 times slower: without this, the demo's steps slow down from
     ~0.05 s to seconds after a few hundred steps. The flush setting is per thread, hence one thread (the
-    demo's model is too small to gain from more).
+    demo's model is too small to gain from more). Both settings are restored afterwards, whatever they were.
     """
     import torch
 
+    from .denormals import flush_denormals
+
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(num_threads)
-    torch.set_flush_denormal(True)
     try:
-        yield
+        with flush_denormals():
+            yield
     finally:
-        torch.set_flush_denormal(False)
         torch.set_num_threads(previous_threads)
 
 

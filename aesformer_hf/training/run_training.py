@@ -22,6 +22,13 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 from transformers.utils import logging
 
+from ..commands.loading import (
+    REMOTE_CODE_REFUSAL,
+    CommandError,
+    first_line,
+    is_remote_code_refusal,
+    load_aesthetics_model,
+)
 from .collator import keep_rows_with_comments
 from .stages import MULTIMODAL
 from .trainer import AesformerTrainer
@@ -73,6 +80,20 @@ class ModelArguments:
             "help": "AesformerProcessor folder or Hub id (default: --model's, or built for the preset)."
         },
     )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Let tokenizer or processor code shipped with --model, --processor or --text_model run. Without "
+            "it such a folder is refused (never a prompt). Models always load with aesformer_hf's own classes."
+        },
+    )
+    allow_partial_weights: bool = field(
+        default=False,
+        metadata={
+            "help": "Train from --model even when its weights leave parameters missing or hold unexpected ones "
+            "(they are named in a warning); without it that is an error naming them."
+        },
+    )
 
 
 @dataclass
@@ -94,16 +115,33 @@ class DataArguments:
 
 def load_splits(data_args: DataArguments):
     """`(train, eval or None, spec or None)` from a Parquet folder or a Hub id."""
+    import re
+
     from datasets import load_dataset
 
-    dataset = load_dataset(data_args.dataset, data_args.dataset_config)
+    try:
+        dataset = load_dataset(data_args.dataset, data_args.dataset_config)
+    except ValueError as error:
+        empty = re.search(r'Instruction "([^"]+)" corresponds to no data', str(error))
+        if not empty:
+            raise CommandError(f"--dataset {data_args.dataset}: {first_line(error)}") from None
+        raise CommandError(
+            f"--dataset {data_args.dataset}: its split {empty.group(1)!r} has no rows, and datasets cannot load a "
+            "split of 0 rows; remove that split's files (aesformer-hf prepare-dataset leaves empty splits out)."
+        ) from None
+    except Exception as error:  # missing folder, offline Hub id (datasets raises its own types)
+        raise CommandError(
+            f"--dataset {data_args.dataset}: cannot load it ({type(error).__name__}: {first_line(error)}); "
+            "expected a Parquet folder from aesformer-hf prepare-dataset or a Hub dataset id (offline: one in the "
+            "cache)."
+        ) from None
     if data_args.train_split not in dataset:
-        raise ValueError(
+        raise CommandError(
             f"{data_args.dataset} has no split {data_args.train_split!r} (splits: {list(dataset)})."
         )
     eval_split = data_args.eval_split or next((s for s in ("validation", "test") if s in dataset), None)
     if eval_split is not None and eval_split not in dataset:
-        raise ValueError(f"{data_args.dataset} has no split {eval_split!r} (splits: {list(dataset)}).")
+        raise CommandError(f"{data_args.dataset} has no split {eval_split!r} (splits: {list(dataset)}).")
     train = dataset[data_args.train_split]
     evaluation = dataset[eval_split] if eval_split else None
     if data_args.max_train_samples:
@@ -141,11 +179,14 @@ def build_model_and_processor(model_args: ModelArguments, spec, train_dataset):
     from .. import AesformerConfig, AesformerForAesthetic, AesformerImageProcessor, AesformerProcessor
 
     if (model_args.model is None) == (model_args.config_preset is None):
-        raise ValueError("Pass exactly one of --model (a saved AesFormer) and --config_preset (a new one).")
+        raise CommandError("Pass exactly one of --model (a saved AesFormer) and --config_preset (a new one).")
+    trust = model_args.trust_remote_code
     if model_args.model is not None:
-        model = AesformerForAesthetic.from_pretrained(model_args.model)
+        model = load_aesthetics_model(
+            model_args.model, trust_remote_code=trust, allow_partial=model_args.allow_partial_weights
+        )
         if spec is not None and model.config.num_bins != spec.num_bins:
-            raise ValueError(
+            raise CommandError(
                 f"{model_args.model} predicts {model.config.num_bins} bins but the dataset has {spec.num_bins} "
                 f"({spec.name}): start from a model trained on this scale, or from a --config_preset."
             )
@@ -155,7 +196,7 @@ def build_model_and_processor(model_args: ModelArguments, spec, train_dataset):
                 # Same bins, another scale (e.g. an AVA model fine-tuned on JAS's 0..1 scores).
                 logger.warning(f"Reading the model's {spec.num_bins} bins on {spec.name}'s scale {scale}.")
                 model.set_score_scale(*scale)
-        return model, AesformerProcessor.from_pretrained(model_args.processor or model_args.model)
+        return model, _load_processor(model_args.processor or model_args.model, trust)
 
     preset = model_args.config_preset.lower()
     if preset == TEST_PRESET:
@@ -176,28 +217,130 @@ def build_model_and_processor(model_args: ModelArguments, spec, train_dataset):
     from ..models.aesformer.configuration_aesformer import VARIANT_ALIASES
 
     variant = VARIANT_ALIASES.get(preset, preset)
+    # The processor first: it is quick, and a tokenizer that cannot be had stops the run before the towers load.
+    if model_args.processor:
+        processor = _load_processor(model_args.processor, trust)
+    else:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_args.text_model, trust_remote_code=trust)
+        except (OSError, ValueError) as error:
+            raise CommandError(_loading_refusal("--text_model", model_args.text_model, error)) from None
+        processor = AesformerProcessor(AesformerImageProcessor(size=224), tokenizer)
     if model_args.from_scratch:
         model = AesformerForAesthetic(AesformerConfig.from_variant(variant, **_scale_of(spec)))
     else:
         vision = model_args.vision_model or PRETRAINED_SWIN.get(variant)
         if vision is None:
-            raise ValueError(
+            raise CommandError(
                 f"Unknown --config_preset {preset!r}; expected one of {sorted(PRETRAINED_SWIN)} or 'test'."
             )
-        model = AesformerForAesthetic.from_vision_text_pretrained(
-            vision, model_args.text_model, **_scale_of(spec)
-        )
-    if model_args.processor:
-        processor = AesformerProcessor.from_pretrained(model_args.processor)
-    else:
-        processor = AesformerProcessor(
-            AesformerImageProcessor(size=224), AutoTokenizer.from_pretrained(model_args.text_model)
-        )
+        try:
+            model = AesformerForAesthetic.from_vision_text_pretrained(
+                vision, model_args.text_model, **_scale_of(spec)
+            )
+        except (OSError, ValueError) as error:
+            raise CommandError(
+                f"--vision_model {vision} / --text_model {model_args.text_model}: {first_line(error)}"
+            ) from None
     return model, processor
 
 
+def _loading_refusal(option: str, name: str, error: BaseException) -> str:
+    """One line for a tokenizer or processor that cannot be loaded (or would run shipped code)."""
+    if is_remote_code_refusal(error):
+        return f"{option} {name}: its tokenizer or processor ships code of its own; {REMOTE_CODE_REFUSAL}."
+    return f"{option} {name}: {first_line(error)}"
+
+
+def _load_processor(name_or_path: str, trust_remote_code: bool):
+    from .. import AesformerProcessor
+
+    try:
+        return AesformerProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise CommandError(_loading_refusal("--processor", name_or_path, error)) from None
+
+
+def resolve_resume_checkpoint(value: str | bool | None, output_dir: str) -> str | None:
+    """`--resume_from_checkpoint` as a checkpoint folder, or None.
+
+    `True` (the string, from the command line) means the latest `checkpoint-*` folder of `--output_dir`, as
+    `Trainer.train(resume_from_checkpoint=True)` does (`get_last_checkpoint`); `False` means no resumption.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if value is None or value is False:
+        return None
+    text = str(value)
+    if not os.path.isdir(text) and text.lower() in ("true", "false"):
+        if text.lower() == "false":
+            return None
+        latest = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if latest is None:
+            raise CommandError(
+                f"--resume_from_checkpoint True: --output_dir {output_dir} holds no checkpoint-* folder to resume "
+                "from."
+            )
+        return latest
+    if not os.path.isdir(text):
+        raise CommandError(
+            f"--resume_from_checkpoint {text}: no such checkpoint folder; expected a checkpoint-* folder, or True "
+            "for the latest one in --output_dir."
+        )
+    return text
+
+
+def prepare_run(
+    model_args: ModelArguments, data_args: DataArguments, training_args: AesformerTrainingArguments
+):
+    """`(train, evaluation, model, processor, checkpoint to resume or None)`; `CommandError` for a user's mistake.
+
+    The seed is set (`transformers.set_seed`, or `enable_full_determinism`) before the model is built, so that
+    two runs with the same `--seed` start from the same weights.
+    """
+    from transformers import enable_full_determinism, set_seed
+
+    for option in (
+        "per_device_train_batch_size",
+        "per_device_eval_batch_size",
+        "gradient_accumulation_steps",
+    ):
+        if getattr(training_args, option) < 1:
+            raise CommandError(f"--{option} {getattr(training_args, option)}: must be at least 1.")
+    resume = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    train, evaluation, spec = load_splits(data_args)
+    if training_args.stage == MULTIMODAL:
+        # Images without comments cannot take the multimodal path (the collator would stop on them).
+        before = train.num_rows
+        train = keep_rows_with_comments(train)
+        evaluation = keep_rows_with_comments(evaluation) if evaluation is not None else None
+        if train.num_rows == 0:
+            raise CommandError(
+                f"--stage multimodal trains on images with comments, and none of the {before} rows of --dataset "
+                f"{data_args.dataset} split {data_args.train_split!r} has any; train --stage adaptation (no "
+                "comments needed) or use a dataset with comments."
+            )
+        if evaluation is not None and evaluation.num_rows == 0:
+            raise CommandError(
+                f"--stage multimodal evaluates on images with comments, and no row of --dataset "
+                f"{data_args.dataset}'s evaluation split has any; pass --eval_split of a split with comments."
+            )
+        if train.num_rows < before and training_args.process_index == 0:
+            print(f"Stage 1 keeps the {train.num_rows} of {before} training rows that have comments.")
+    if training_args.full_determinism:
+        enable_full_determinism(training_args.seed)
+    else:
+        set_seed(training_args.seed)
+    model, processor = build_model_and_processor(model_args, spec, train)
+    return train, evaluation, model, processor, resume
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """Parse the arguments (`argv`, default `sys.argv[1:]`, or one .json/.yaml file), train, save, evaluate."""
+    """Parse the arguments (`argv`, default `sys.argv[1:]`, or one .json/.yaml file), train, save, evaluate.
+
+    Returns 0, or 2 after printing one line when the arguments, the dataset or a model to load are refused (see
+    `prepare_run`).
+    """
     parser = HfArgumentParser((ModelArguments, DataArguments, AesformerTrainingArguments), prog=prog)
     if argv is None and len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
         path = os.path.abspath(sys.argv[1])
@@ -206,17 +349,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         )
     else:
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-
-    train, evaluation, spec = load_splits(data_args)
-    if training_args.stage == MULTIMODAL:
-        # Images without comments cannot take the multimodal path (the collator would stop on them).
-        before = train.num_rows
-        train = keep_rows_with_comments(train)
-        evaluation = keep_rows_with_comments(evaluation) if evaluation is not None else None
-        if train.num_rows < before and training_args.process_index == 0:
-            print(f"Stage 1 keeps the {train.num_rows} of {before} training rows that have comments.")
-    model, processor = build_model_and_processor(model_args, spec, train)
-
+    try:
+        train, evaluation, model, processor, resume = prepare_run(model_args, data_args, training_args)
+    except CommandError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
     trainer = AesformerTrainer(
         model=model,
         args=training_args,
@@ -226,7 +363,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     )
     if trainer.is_world_process_zero():
         print(f"AesFormer stage {training_args.stage!r}: {trainer.parameter_counts}.")
-    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()  # the model and the processor, into --output_dir
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
@@ -242,4 +379,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
-__all__ = ["DataArguments", "ModelArguments", "build_model_and_processor", "load_splits", "main"]
+__all__ = [
+    "DataArguments",
+    "ModelArguments",
+    "build_model_and_processor",
+    "load_splits",
+    "main",
+    "prepare_run",
+    "resolve_resume_checkpoint",
+]

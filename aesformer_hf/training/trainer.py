@@ -55,6 +55,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from transformers.utils import logging
 
 from .collator import AesformerDataCollator, RowsWithAugmentationSeeds
+from .denormals import flush_denormals_on_cpu
 from .evaluation import AestheticMetricsForTrainer
 from .losses import (
     AdaptationLoss,
@@ -297,6 +298,16 @@ class AesformerTrainer(Trainer):
         dataset = self.train_dataset
         collator = self.data_collator
         if (
+            dataset is not None
+            and not isinstance(dataset, IterableDataset)
+            and has_length(dataset)
+            and not len(dataset)
+        ):
+            raise ValueError(
+                "The training dataset has no rows (in stage 'multimodal', keep_rows_with_comments may have dropped "
+                "them all: only rows with comments can be trained on there)."
+            )
+        if (
             not isinstance(collator, AesformerDataCollator)
             or not collator.training
             or dataset is None
@@ -428,14 +439,26 @@ class AesformerTrainer(Trainer):
         return sections.replace("\n### Framework versions", "\n## Framework versions")
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
-        """`Trainer.train`; when resuming stage 1, the momentum encoders and queues come back too."""
+        """`Trainer.train`; when resuming stage 1, the momentum encoders and queues come back too.
+
+        `resume_from_checkpoint=True` resumes from the latest `checkpoint-*` folder of `output_dir`, as `Trainer`
+        does (`transformers.trainer_utils.get_last_checkpoint`), momentum state included. On the CPU, denormal
+        floats are flushed to zero while training (see `aesformer_hf.training.denormals`) and the caller's
+        setting is restored afterwards.
+        """
+        if resume_from_checkpoint is True:
+            # Resolved here once, so that the momentum state and the Trainer's state come from the same folder.
+            output_dir = self.args.output_dir
+            resume_from_checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+            if resume_from_checkpoint is None:
+                raise ValueError(
+                    f"resume_from_checkpoint=True, but the output directory {self.args.output_dir} holds no "
+                    f"{PREFIX_CHECKPOINT_DIR}-* folder to resume from."
+                )
         if resume_from_checkpoint and self.momentum_contrast is not None:
-            folder = resume_from_checkpoint
-            if folder is True:
-                folder = get_last_checkpoint(self.args.output_dir)
-            if folder is not None:  # None: Trainer.train raises its own "no checkpoint" error
-                self.momentum_contrast.load(folder)
-        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+            self.momentum_contrast.load(resume_from_checkpoint)
+        with flush_denormals_on_cpu(self.args.device):
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
 
 __all__ = ["AesformerTrainer", "ADAPTATION", "MULTIMODAL"]

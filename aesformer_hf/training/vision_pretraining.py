@@ -23,6 +23,7 @@ import torch
 from transformers import TimmWrapperConfig, TimmWrapperForImageClassification, Trainer, TrainingArguments
 
 from .collator import AesformerDataCollator, describe_row
+from .denormals import flush_denormals_on_cpu
 
 
 @dataclass
@@ -130,7 +131,8 @@ def pretrain_vision_tower(
         AesformerDataCollator(image_processor, multimodal=False), label_column=label_column
     )
     trainer = Trainer(model=classifier, args=args, train_dataset=train_dataset, data_collator=collator)
-    trainer.train()
+    with flush_denormals_on_cpu(args.device):  # denormals slow CPU training down many times (see .denormals)
+        trainer.train()
     classifier.eval()
     trainer.save_model(os.fspath(output_dir))
     return classifier

@@ -52,6 +52,13 @@ def load_vision_tower(name_or_path: str | os.PathLike, **loading_kwargs) -> Timm
     """
     name_or_path = os.fspath(name_or_path)
     try:
+        config_dict, _ = TimmWrapperConfig.get_config_dict(name_or_path, **loading_kwargs)
+        if "architecture" not in config_dict:  # checked first: TimmWrapperConfig fails obscurely without it
+            raise ValueError(
+                f"{name_or_path!r} holds a {config_dict.get('model_type')!r} config.json without a timm "
+                "'architecture'; AesFormer's vision tower must be a timm Swin "
+                "(e.g. timm/swin_tiny_patch4_window7_224.ms_in1k)."
+            )
         config = TimmWrapperConfig.from_pretrained(name_or_path, **loading_kwargs)
     except OSError as error:
         raise OSError(
@@ -74,7 +81,17 @@ def load_vision_tower(name_or_path: str | os.PathLike, **loading_kwargs) -> Timm
 def load_text_tower(name_or_path: str | os.PathLike, **loading_kwargs) -> BertModel:
     """A pretrained BERT without its pooler (AesFormer's text head reads the fused [CLS] token)."""
     name_or_path = os.fspath(name_or_path)
-    config = AutoConfig.from_pretrained(name_or_path, **loading_kwargs)
+    # The tower must be a BERT, which transformers holds: code shipped with the folder is never needed, and
+    # `trust_remote_code=False` keeps AutoConfig from asking on stdin whether to run it.
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, **{"trust_remote_code": False, **loading_kwargs})
+    except ValueError as error:
+        if "trust_remote_code" not in str(error):
+            raise
+        raise ValueError(
+            f"{name_or_path!r} holds a model with code of its own (auto_map), which is not run; AesFormer's "
+            "comment tower is a BERT (e.g. bert-base-cased)."
+        ) from None
     if not isinstance(config, BertConfig):
         raise ValueError(
             f"{name_or_path!r} is a {type(config).__name__} ({config.model_type!r}); AesFormer's comment tower is a "
