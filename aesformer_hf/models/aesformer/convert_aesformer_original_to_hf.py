@@ -12,7 +12,10 @@ heads, plus the training-only momentum towers and queues. This module
   tensors are equal before dropping them, and drops the training-only state;
 * refuses, listing the key names, a checkpoint with unknown, missing or misshapen keys or unequal duplicates;
 * writes a `save_pretrained` folder (safetensors + config, and the processor when a tokenizer is given),
-  reloads it with `AesformerForAesthetic.from_pretrained` and checks every weight against its source.
+  reloads it with `AesformerForAesthetic.from_pretrained` and checks every weight against its source;
+* writes nothing into a non-empty output folder unless `overwrite`: the folder is then built complete beside
+  the output (`.<name>.converting-*`) and swapped in, so no file of the earlier model (an old tokenizer)
+  survives, and a conversion that fails leaves the output as it was.
 
 Command line (wired into `aesformer-hf` by `aesformer_hf.cli`)::
 
@@ -25,6 +28,8 @@ import argparse
 import math
 import os
 import re
+import secrets
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Mapping
@@ -779,6 +784,7 @@ def convert_original_checkpoint(
     push_to_hub: str | None = None,
     *,
     text_num_attention_heads: int | None = None,
+    overwrite: bool = False,
     **config_overrides,
 ) -> ConversionReport:
     """Convert the released checkpoint at `path` into a `save_pretrained` folder and verify it.
@@ -790,9 +796,12 @@ def convert_original_checkpoint(
             Its vocabulary must have the checkpoint's size; an [`AesformerProcessor`] is then saved too.
         push_to_hub: `org/name` to upload the verified folder to.
         text_num_attention_heads, config_overrides: see [`convert_original_state_dict`].
+        overwrite: replace `output_dir` when it is a non-empty model folder (else [`OutputExistsError`]). The
+            new folder is written and verified beside it, then swapped in whole: no earlier file survives.
     """
     source = os.fspath(path)
     output_dir = os.fspath(output_dir)
+    check_output_folder(output_dir, overwrite)
     state_dict = load_original_checkpoint(source)
     config, converted, report = convert_original_state_dict(
         state_dict, text_num_attention_heads=text_num_attention_heads, source=source, **config_overrides
@@ -805,14 +814,18 @@ def convert_original_checkpoint(
     with no_init_weights():
         model = AesformerForAesthetic(config)
     model.load_state_dict(converted, strict=True)
-    os.makedirs(output_dir, exist_ok=True)
-    model.save_pretrained(output_dir)
-    del model
+    staging = _new_staging_folder(output_dir)
+    try:
+        model.save_pretrained(staging)
+        del model
+        report.round_trip_verified = verify_converted_folder(staging, converted)
+        if tokenizer is not None:
+            report.saved_processor = _save_processor(tokenizer, config, staging)
+        _publish(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     report.output_dir = output_dir
-    report.round_trip_verified = verify_converted_folder(output_dir, converted)
-
-    if tokenizer is not None:
-        report.saved_processor = _save_processor(tokenizer, config, output_dir)
     if push_to_hub:
         _upload_folder(output_dir, push_to_hub)
         report.pushed_to = push_to_hub
@@ -839,6 +852,65 @@ def verify_converted_folder(output_dir: str | os.PathLike, converted: Mapping[st
     return len(converted)
 
 
+class OutputExistsError(FileExistsError):
+    """The output folder holds files, and `overwrite` was not given (or cannot apply to it)."""
+
+
+def check_output_folder(output_dir: str, overwrite: bool) -> None:
+    """Refuse an output that is a file, or a non-empty folder without `overwrite`.
+
+    `overwrite` replaces only a model folder: files (no subfolders, so not a git clone or a training run) with a
+    `config.json`. Anything else is refused, naming what is there, rather than deleted.
+    """
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OutputExistsError(
+            f"--output {output_dir} is a file; expected a folder to write the model into."
+        )
+    entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
+    if not entries:
+        return
+    shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
+    if not overwrite:
+        raise OutputExistsError(
+            f"--output {output_dir} is not empty ({len(entries)} entries: {shown}); pass --overwrite to replace "
+            "that folder with the converted model (no earlier file is kept), or choose an empty one."
+        )
+    folders = [name for name in entries if os.path.isdir(os.path.join(output_dir, name))]
+    if folders or "config.json" not in entries:
+        reason = f"it holds folders ({', '.join(folders[:5])})" if folders else "it holds no config.json"
+        raise OutputExistsError(
+            f"--output {output_dir} is not a model folder ({reason}), so --overwrite does not replace it; "
+            "choose an empty or new folder."
+        )
+
+
+def _new_staging_folder(output_dir: str) -> str:
+    """An empty folder beside `output_dir` (same filesystem, so publishing it is a rename)."""
+    parent = os.path.dirname(os.path.abspath(output_dir))
+    os.makedirs(parent, exist_ok=True)
+    name = os.path.basename(os.path.abspath(output_dir))
+    staging = os.path.join(parent, f".{name}.converting-{os.getpid()}-{secrets.token_hex(4)}")
+    os.mkdir(staging)
+    return staging
+
+
+def _publish(staging: str, output_dir: str) -> None:
+    """Rename the complete `staging` folder to `output_dir`, replacing the folder there (if any) whole."""
+    if not os.path.lexists(output_dir):
+        os.rename(staging, output_dir)
+        return
+    parent, name = os.path.split(os.path.abspath(output_dir))
+    earlier = os.path.join(parent, f".{name}.replaced-{os.getpid()}-{secrets.token_hex(4)}")
+    os.rename(output_dir, earlier)
+    try:
+        os.rename(staging, output_dir)
+    except BaseException:
+        if not os.path.lexists(output_dir):
+            os.rename(earlier, output_dir)
+        raise
+    shutil.rmtree(earlier, ignore_errors=True)
+
+
 def _load_tokenizer(path: str | os.PathLike, vocab_size: int):
     """A tokenizer folder / Hub id (AutoTokenizer) or a `vocab.txt` file (BertTokenizer), checked against the vocab size."""
     path = os.fspath(path)
@@ -851,10 +923,13 @@ def _load_tokenizer(path: str | os.PathLike, vocab_size: int):
         from transformers import AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
+            # A BERT tokenizer is what the checkpoint needs: code shipped with the folder is never run (and
+            # transformers never asks on stdin whether to run it).
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         except (OSError, ValueError) as error:
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ValueError(
-                f"--tokenizer {path!r} is neither a vocab.txt file nor a tokenizer folder / Hub id: {error}"
+                f"--tokenizer {path!r} is neither a vocab.txt file nor a tokenizer folder / Hub id: {detail}"
             ) from error
     if len(tokenizer) != vocab_size:
         raise ValueError(
@@ -920,12 +995,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--label-threshold", type=float, help="mean score above which an image is 'high' (default 5)"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --output model folder whole (written beside it, then swapped in)",
+    )
     parser.set_defaults(func=run_convert_original)
     return parser
 
 
 def run_convert_original(args: argparse.Namespace) -> int:
-    """`aesformer-hf convert-original`: 0 on success, 1 when the checkpoint or a setting is refused."""
+    """`aesformer-hf convert-original`: 0 on success, 1 when the checkpoint or a setting is refused, 2 for a
+    missing checkpoint file or an output folder that may not be written (one line each)."""
     overrides = {
         name: getattr(args, name)
         for name in ("score_min", "score_max", "label_threshold")
@@ -938,9 +1019,13 @@ def run_convert_original(args: argparse.Namespace) -> int:
             tokenizer_path=args.tokenizer,
             push_to_hub=args.push_to_hub,
             text_num_attention_heads=args.text_num_heads,
+            overwrite=getattr(args, "overwrite", False),
             **overrides,
         )
-    except (OriginalCheckpointError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except (FileNotFoundError, FileExistsError, PermissionError) as error:
+        print(f"convert-original: {error}", file=sys.stderr)
+        return 2
+    except (OriginalCheckpointError, ValueError, RuntimeError) as error:
         print(f"convert-original: {error}", file=sys.stderr)
         return 1
     print(report.summary())
@@ -950,7 +1035,9 @@ def run_convert_original(args: argparse.Namespace) -> int:
 __all__ = [
     "ConversionReport",
     "OriginalCheckpointError",
+    "OutputExistsError",
     "add_parser",
+    "check_output_folder",
     "convert_original_checkpoint",
     "convert_original_state_dict",
     "infer_original_config",

@@ -35,7 +35,12 @@ from aesformer_hf.models.aesformer.convert_aesformer_original_to_hf import (
 )
 from aesformer_hf.testing_utils import tiny_tokenizer
 
-REFERENCE_DIR = Path(os.environ.get("AESFORMER_REFERENCE_DIR", "/work/shared/reference"))
+# ../shared/reference beside the repository root (or AESFORMER_REFERENCE_DIR).
+REFERENCE_DIR = Path(
+    os.environ.get(
+        "AESFORMER_REFERENCE_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "reference"
+    )
+)
 HEADS = 2  # BERT heads of the tiny towers (not stored in weights: passed to the converter)
 
 
@@ -629,3 +634,101 @@ def test_command_line_refusal_lists_keys(released_file, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "heads_vl_l.0.bias" in err and "surprise.weight" in err and "broken.pth" in err
+
+
+# --------------------------------------------------------------------------------------------------
+# An existing output folder: refused without --overwrite, replaced whole with it
+# --------------------------------------------------------------------------------------------------
+def _earlier_model_folder(folder: Path) -> Path:
+    """A model folder as an earlier conversion or training run leaves it, with a 128-token tokenizer."""
+    from aesformer_hf import AesformerImageProcessor
+    from aesformer_hf.testing_utils import tiny_config
+
+    AesformerForAesthetic(tiny_config(image_size=64)).save_pretrained(folder)
+    AesformerProcessor(AesformerImageProcessor(size=64), tiny_tokenizer(max_vocab=128)).save_pretrained(
+        folder
+    )
+    return folder
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}."))
+
+
+def test_non_empty_output_is_refused_without_overwrite(released_file, tmp_path, capsys):
+    path, _ = released_file
+    out = _earlier_model_folder(tmp_path / "model")
+    before = _snapshot(out)
+    capsys.readouterr()
+    code = _cli(["convert-original", str(path), "--output", str(out), "--text-num-heads", "2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and str(out) in err and "--overwrite" in err
+    assert _snapshot(out) == before and not _leftovers(out)
+
+
+def test_overwrite_replaces_the_whole_folder(released_file, tmp_path, capsys):
+    path, sd = released_file
+    fresh = tmp_path / "fresh"
+    convert_original_checkpoint(path, fresh, text_num_attention_heads=HEADS)
+    out = _earlier_model_folder(tmp_path / "model")
+    argv = ["convert-original", str(path), "--output", str(out), "--text-num-heads", "2", "--overwrite"]
+    assert _cli(argv) == 0
+    # No file of the earlier model survives: no tokenizer without --tokenizer, the files of a fresh conversion.
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in fresh.iterdir())
+    assert not any(name.startswith(("tokenizer", "vocab", "processor")) for name in os.listdir(out))
+    assert not _leftovers(out)
+
+    # With --tokenizer, the folder's tokenizer is the checkpoint's (100 tokens) and comments rate.
+    tokenizer = tiny_tokenizer(max_vocab=100)
+    tokenizer.save_pretrained(tmp_path / "tok")
+    assert _cli([*argv, "--tokenizer", str(tmp_path / "tok")]) == 0
+    capsys.readouterr()
+    model = AesformerForAesthetic.from_pretrained(out).eval()
+    processor = AesformerProcessor.from_pretrained(out)
+    assert len(processor.tokenizer) == model.config.text_config.vocab_size == 100
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 64), (10, 200, 30))
+    with torch.no_grad():
+        rated = model(**processor(images=[image], text=[["lovely sharp colours", "the horizon is tilted"]]))
+    assert rated.score.shape == (1,)
+    assert not _leftovers(out)
+
+
+def test_failed_overwrite_leaves_the_earlier_folder(released_file, tmp_path, monkeypatch):
+    path, _ = released_file
+    out = _earlier_model_folder(tmp_path / "model")
+    before = _snapshot(out)
+
+    def broken(folder, converted):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(conv, "verify_converted_folder", broken)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        convert_original_checkpoint(path, out, text_num_attention_heads=HEADS, overwrite=True)
+    assert _snapshot(out) == before and not _leftovers(out)
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_model(released_file, tmp_path):
+    path, _ = released_file
+    out = tmp_path / "project"
+    (out / "notes").mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    with pytest.raises(conv.OutputExistsError, match="holds folders \\(notes\\)"):
+        convert_original_checkpoint(path, out, text_num_attention_heads=HEADS, overwrite=True)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "data.csv").write_text("a,b\n")
+    with pytest.raises(conv.OutputExistsError, match="no config.json"):
+        convert_original_checkpoint(path, tmp_path / "plain", text_num_attention_heads=HEADS, overwrite=True)
+    assert (out / "notes").is_dir() and (tmp_path / "plain" / "data.csv").is_file()
+
+
+def test_command_line_names_a_missing_checkpoint_in_one_line(tmp_path, capsys):
+    code = _cli(["convert-original", str(tmp_path / "no_such.pth"), "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no_such.pth" in err
