@@ -1,19 +1,21 @@
 """VIAA on CPU in every execution mode worth trying, side by side in one run: speed and score change vs fp32.
 
-Modes (AesFormer-T shape, vision-only, random weights, batch `--batch-size`):
+Modes (vision-only model, batch `--batch-size`):
 
 * `fp32`: eager float32 (the reference for scores);
-* `bf16-autocast`: eager under `torch.autocast("cpu", torch.bfloat16)` (the reference for speed);
-* `bf16-compile`: the same, `torch.compile` (inductor);
-* `bf16-compile-cl`: the same with channels-last pixels;
+* `fp32-compile`, `fp32-compile-cl`: `torch.compile` (inductor), without / with channels-last pixels;
+* `bf16-autocast`: eager under `torch.autocast("cpu", torch.bfloat16)` (the issue's reference for speed);
+* `bf16-compile`, `bf16-compile-cl`: the same, compiled, without / with channels-last pixels;
 * `int8-dynamic`: `torch.ao.quantization.quantize_dynamic` of every `nn.Linear` (int8 weights, fp32 activations);
 * `onnxruntime`: the `aesformer-hf export` ONNX file in onnxruntime (fp32), when the `[onnx]` extra is installed.
 
-For each: images/s (median of `--repeats` timed calls after warm-up), the speed ratio to `bf16-autocast`, and the
-largest |score difference| to fp32 over `--check-images` random images (scores on 1..10). Each mode runs in the
-same process, one after the other, with the same thread count.
+Speed: images/s on the AesFormer-T shape (random weights: speed does not depend on their values), median of
+`--repeats` timed calls after warm-up, and the ratio to `bf16-autocast`. Score change: the largest |score - fp32
+score| (scores on 1..10) over `--check-images` inputs, on the random T-shape weights and, with `--trained-model`
+(e.g. the demo's output folder), on trained weights and real images (the demo's held-out photos): random weights
+give nearly constant scores and hide how much a reduced precision moves a trained model's score.
 
-    python benchmarks/bench_cpu_modes.py --threads 2 --batch-size 8
+    python benchmarks/bench_cpu_modes.py --threads 2 --batch-size 8 --trained-model ./aesformer-demo
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ import torch
 
 from aesformer_hf import AesformerConfig, AesformerForAesthetic
 
+MODES = (
+    "fp32",
+    "fp32-compile",
+    "fp32-compile-cl",
+    "bf16-autocast",
+    "bf16-compile",
+    "bf16-compile-cl",
+    "int8-dynamic",
+    "onnxruntime",
+)
+
 
 def timed(fn, repeats: int) -> float:
     for _ in range(2):
@@ -41,59 +54,66 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def make_modes(model: AesformerForAesthetic):
-    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+def copy_of(model: AesformerForAesthetic) -> AesformerForAesthetic:
+    twin = AesformerForAesthetic(model.config).eval()
+    twin.load_state_dict(model.state_dict())
+    return twin
 
-    def run_eager(x, ctx=contextlib.nullcontext):
-        with ctx():
-            return model(pixel_values=x).score.float()
 
-    modes = {
-        "fp32": lambda x: run_eager(x),
-        "bf16-autocast": lambda x: run_eager(x, autocast),
-    }
-    compiled = torch.compile(model)
+def build_mode(name: str, model: AesformerForAesthetic):
+    """`fn(pixel_values) -> scores (batch,)` running `model` in mode `name`, or None when unavailable."""
+    bf16 = name.startswith("bf16")
+    precision = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    if name in ("fp32", "bf16-autocast"):
+        target = model
+    elif "compile" in name:
+        target = torch.compile(copy_of(model))
+    elif name == "int8-dynamic":
+        target = torch.ao.quantization.quantize_dynamic(copy_of(model), {torch.nn.Linear}, dtype=torch.qint8)
+    elif name == "onnxruntime":
+        try:
+            import onnxruntime
 
-    def run_compiled(x, channels_last=False):
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast():
-            return compiled(pixel_values=x).score.float()
-
-    modes["bf16-compile"] = run_compiled
-    modes["bf16-compile-cl"] = lambda x: run_compiled(x, channels_last=True)
-
-    quantized = torch.ao.quantization.quantize_dynamic(
-        model_copy(model),
-        {torch.nn.Linear},
-        dtype=torch.qint8,
-    )
-    modes["int8-dynamic"] = lambda x: quantized(pixel_values=x).score.float()
-
-    try:
-        import onnxruntime
-
-        from aesformer_hf.exporting import export_model
-
+            from aesformer_hf.exporting import export_model
+        except ImportError:
+            return None
         folder = tempfile.mkdtemp(prefix="bench-onnx-")
-        export_model(model, folder, format="onnx", mode="vision")
+        export_model(copy_of(model), folder, format="onnx", mode="vision")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = onnxruntime.InferenceSession(
             os.path.join(folder, "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
-        modes["onnxruntime"] = lambda x: torch.from_numpy(
-            session.run(["score"], {"pixel_values": x.numpy()})[0]
-        )
-    except ImportError:
-        print("(onnxruntime not installed: pip install -e '.[onnx]' to include it)")
-    return modes
+        return lambda x: torch.from_numpy(session.run(["score"], {"pixel_values": x.numpy()})[0])
+    else:
+        raise ValueError(name)
+    channels_last = name.endswith("-cl")
+
+    def run(x):
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with precision():
+            return target(pixel_values=x).score.float()
+
+    return run
 
 
-def model_copy(model: AesformerForAesthetic) -> AesformerForAesthetic:
-    copy = AesformerForAesthetic(model.config).eval()
-    copy.load_state_dict(model.state_dict())
-    return copy
+def max_score_change(fn, reference, inputs: torch.Tensor, batch: int) -> float:
+    scores = torch.cat([fn(chunk) for chunk in inputs.split(batch)])
+    return (scores - reference).abs().max().item()
+
+
+def trained_inputs(folder: str, count: int) -> tuple[AesformerForAesthetic, torch.Tensor]:
+    """The trained model (vision-only) and `count` real images prepared by its processor (the demo's held-out
+    photos, rebuilt from the synthetic dataset)."""
+    from aesformer_hf import AesformerImageProcessor
+    from aesformer_hf.data.synthetic import build_synthetic_aesthetics
+
+    model = AesformerForAesthetic.from_pretrained(folder, vision_only=True).eval()
+    processor = AesformerImageProcessor.from_pretrained(folder)
+    height, _ = model.model.image_size
+    images = [row["image"] for row in build_synthetic_aesthetics(image_size=height)["test"]][:count]
+    return model, processor(images, return_tensors="pt")["pixel_values"]
 
 
 def main():
@@ -105,30 +125,50 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--check-images", type=int, default=32)
+    parser.add_argument(
+        "--trained-model", help="a trained AesFormer folder for the score changes (the demo's)"
+    )
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = AesformerConfig.from_variant(args.variant).to_vision_only()
-    model = AesformerForAesthetic(config).eval()
+    model = AesformerForAesthetic(AesformerConfig.from_variant(args.variant).to_vision_only()).eval()
     batch = torch.randn(args.batch_size, 3, 224, 224)
     check = torch.randn(args.check_images, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    trained = trained_inputs(args.trained_model, args.check_images) if args.trained_model else None
+    rows = []
     with torch.inference_mode():
-        modes = make_modes(model)
-        reference_scores = torch.cat([modes["fp32"](c) for c in check.split(args.batch_size)])
-        rows = []
-        for name, fn in modes.items():
+        reference = torch.cat([build_mode("fp32", model)(c) for c in check.split(args.batch_size)])
+        if trained:
+            trained_reference = torch.cat(
+                [build_mode("fp32", trained[0])(c) for c in trained[1].split(args.batch_size)]
+            )
+        for name in args.modes:
+            fn = build_mode(name, model)
+            if fn is None:
+                print(f"({name}: not available, skipped)")
+                continue
             seconds = timed(lambda fn=fn: fn(batch), args.repeats)
-            scores = torch.cat([fn(c) for c in check.split(args.batch_size)])
-            rows.append((name, args.batch_size / seconds, (scores - reference_scores).abs().max().item()))
-    speed = {name: ips for name, ips, _ in rows}
+            change = max_score_change(fn, reference, check, args.batch_size)
+            trained_change = None
+            if trained:
+                trained_fn = build_mode(name, trained[0])
+                trained_change = max_score_change(trained_fn, trained_reference, trained[1], args.batch_size)
+            rows.append((name, args.batch_size / seconds, change, trained_change))
+            print(f"  {name}: {args.batch_size / seconds:.2f} img/s", flush=True)
+    speed = {name: ips for name, ips, *_ in rows}
+    base = speed.get("bf16-autocast") or speed.get("fp32")
     print(
         f"\nVIAA, AesFormer-{args.variant[0].upper()} shape, batch {args.batch_size}, {args.threads} threads, "
         f"torch {torch.__version__}"
     )
-    print("| mode | img/s | vs bf16-autocast | max abs score diff vs fp32 |")
-    print("|---|---|---|---|")
-    for name, ips, diff in rows:
-        print(f"| {name} | {ips:.2f} | {ips / speed['bf16-autocast']:.2f}x | {diff:.4f} |")
+    print(
+        "| mode | img/s | vs bf16-autocast | max abs score change vs fp32 (random T) | (trained demo model) |"
+    )
+    print("|---|---|---|---|---|")
+    for name, ips, change, trained_change in rows:
+        trained_text = "-" if trained_change is None else f"{trained_change:.4f}"
+        print(f"| {name} | {ips:.2f} | {ips / base:.2f}x | {change:.4f} | {trained_text} |")
 
 
 if __name__ == "__main__":
