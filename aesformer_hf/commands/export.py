@@ -30,6 +30,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="export even when the folder's weights leave parameters missing or hold unexpected ones",
     )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let the folder's own tokenizer/processor code run (the model always loads with aesformer_hf's "
+        "classes); without it such a folder is refused",
+    )
     parser.set_defaults(func=run_export)
     return parser
 
@@ -46,9 +52,8 @@ def run_export(args: argparse.Namespace) -> int:
         model = load_aesthetics_model(
             args.model, vision_only=args.mode == "vision", allow_partial=args.allow_partial_weights
         )
-        report = export_model(
-            model, args.output, format=args.format, mode=args.mode, processor=load_processor(args.model)
-        )
+        processor = load_processor(args.model, trust_remote_code=args.trust_remote_code)
+        report = export_model(model, args.output, format=args.format, mode=args.mode, processor=processor)
     except (CommandError, ImportError, ValueError) as error:
         print(f"export: {error}", file=sys.stderr)
         return 2

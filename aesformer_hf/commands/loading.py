@@ -27,16 +27,22 @@ def is_remote_code_refusal(error: BaseException) -> bool:
 @contextlib.contextmanager
 def _quiet_transformers():
     """Silence transformers' loading report and progress bars while loading: the command reports problems in one line itself."""
+    import logging
+
     from transformers.utils import logging as transformers_logging
 
+    package_logger = logging.getLogger("aesformer_hf")  # e.g. the note on loading a vision-only model
+    package_level = package_logger.level
     verbosity = transformers_logging.get_verbosity()
     progress_bars = transformers_logging.is_progress_bar_enabled()
+    package_logger.setLevel(logging.ERROR)
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     try:
         yield
     finally:
         transformers_logging.set_verbosity(verbosity)
+        package_logger.setLevel(package_level)
         if progress_bars:
             transformers_logging.enable_progress_bar()
 
@@ -115,6 +121,13 @@ def load_aesthetics_model(
             raise CommandError(f"--model {name_or_path}: config.json is not valid JSON ({error}).") from None
     elif os.path.exists(name_or_path):
         raise CommandError(f"--model {name_or_path}: this is a file; {expected}.")
+    elif (
+        name_or_path.startswith((".", "/", "~"))
+        or name_or_path.count("/") > 1
+        or os.sep != "/"
+        and os.sep in name_or_path
+    ):
+        raise CommandError(f"--model {name_or_path}: no such folder; {expected}.")
     else:
         from transformers import PretrainedConfig
 

@@ -332,13 +332,34 @@ def render_attention(
 # --------------------------------------------------------------------------------------------------
 # Command line: aesformer-hf attention IMAGE --model MODEL [--comments TEXT] --output PNG
 # --------------------------------------------------------------------------------------------------
-def _load_model_and_processor(name: str, device: str):
-    from transformers import AutoModelForImageClassification, AutoProcessor
+def _load_model_and_processor(args: argparse.Namespace):
+    """The model (`load_aesthetics_model`: strict, never running shipped code) and its saved processor.
 
-    import aesformer_hf  # noqa: F401  (registers AesFormer with the Auto classes)
+    Raises `CommandError` (one line) for a bad `--device`, a folder or repo that is not a loadable AesFormer,
+    weights that do not fit (unless `--allow-partial-weights`), and a tokenizer shipped as code (unless
+    `--trust-remote-code`).
+    """
+    from aesformer_hf.commands.loading import (
+        CommandError,
+        check_device,
+        load_aesthetics_model,
+        load_processor,
+    )
 
-    model = AutoModelForImageClassification.from_pretrained(name).to(device)
-    return model, AutoProcessor.from_pretrained(name)
+    device = check_device(args.device)
+    trust_remote_code = getattr(args, "trust_remote_code", False)
+    model = load_aesthetics_model(
+        args.model,
+        trust_remote_code=trust_remote_code,
+        allow_partial=getattr(args, "allow_partial_weights", False),
+    )
+    processor = load_processor(args.model, trust_remote_code=trust_remote_code)
+    if processor is None:
+        raise CommandError(
+            f"--model {args.model}: no processor saved there (processor_config.json or preprocessor_config.json); "
+            "expected a folder written by AesformerProcessor.save_pretrained."
+        )
+    return model.to(device), processor
 
 
 def run_attention_command(args: argparse.Namespace) -> int:
@@ -358,7 +379,13 @@ def run_attention_command(args: argparse.Namespace) -> int:
     except ImageLoadError as error:
         print(f"error: cannot read IMAGE {str(image_path)!r} as an image: {error.reason}", file=sys.stderr)
         return 2
-    model, processor = _load_model_and_processor(args.model, args.device)
+    from aesformer_hf.commands.loading import CommandError
+
+    try:
+        model, processor = _load_model_and_processor(args)
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     comments = args.comments or None
     try:
         overlay, attention = render_attention(
@@ -415,6 +442,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap of the heatmap (default jet)")
     parser.add_argument("--alpha", type=float, default=0.45, help="heatmap opacity in [0, 1] (default 0.45)")
     parser.add_argument("--device", default="cpu", help="torch device to run the model on (default cpu)")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let the folder's own tokenizer/processor code run (the model always loads with aesformer_hf's "
+        "classes); without it such a folder is refused",
+    )
+    parser.add_argument(
+        "--allow-partial-weights",
+        action="store_true",
+        help="load even when the folder's weights leave parameters missing or hold unexpected ones",
+    )
     parser.set_defaults(func=run_attention_command)
     return parser
 
