@@ -235,3 +235,29 @@ def test_attention_refuses_a_users_mistakes_in_one_line(workspace, tmp_path, cap
     assert cli_main([*base, "--model", str(model)]) == 2
     lines = error_lines(capsys.readouterr().err)
     assert len(lines) == 1 and "photo.png" in lines[0], lines
+
+
+def test_the_demo_rates_its_folder_without_running_code_saved_in_it(workspace, tmp_path):
+    marker = tmp_path / "marker.txt"
+    folder = evil_tokenizer_folder(tmp_path / "evil", marker)
+    script = (
+        "import sys, aesformer_hf\n"
+        "from datasets import load_dataset\n"
+        "from aesformer_hf.training.demo import rate_held_out_photos\n"
+        f"test = load_dataset({str(workspace / 'parquet')!r})['test']\n"
+        "try:\n"
+        f"    rate_held_out_photos({str(folder)!r}, test)\n"
+        "except ValueError as error:\n"
+        "    sys.exit('refused: ' + str(error).splitlines()[0])\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input="y\ny\ny\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert not marker.exists(), result.stderr
+    assert "refused: " in result.stderr and "Traceback" not in result.stderr, result.stderr
