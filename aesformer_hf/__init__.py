@@ -12,10 +12,11 @@ from transformers import (
     AutoModelForImageClassification,
     AutoProcessor,
 )
+from transformers.models.auto import image_processing_auto
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .models.aesformer.configuration_aesformer import AesformerConfig
-from .models.aesformer.image_processing_aesformer import AesformerImageProcessor
+from .models.aesformer.image_processing_aesformer import AesformerImageProcessor, AesformerImageProcessorFast
 from .models.aesformer.modeling_aesformer import (
     AesformerAestheticOutput,
     AesformerForAesthetic,
@@ -37,12 +38,16 @@ def _register() -> None:
     # The aesthetic head classifies into score bins, so it answers AutoModelForImageClassification; the pipeline
     # and Hub remote code need a transformers Auto class here.
     AutoModelForImageClassification.register(AesformerConfig, AesformerForAesthetic, exist_ok=True)
-    # One implementation serves both backends (PIL resize, torch normalisation), so neither choice warns.
     AutoImageProcessor.register(
         AesformerConfig,
-        image_processor_classes={"pil": AesformerImageProcessor, "torchvision": AesformerImageProcessor},
+        image_processor_classes={"pil": AesformerImageProcessor, "torchvision": AesformerImageProcessorFast},
         exist_ok=True,
     )
+    # The PIL backend is the released preprocessing, bit for bit; torchvision's bicubic differs slightly, so it is
+    # picked only when asked (backend="torchvision" / use_fast=True), as transformers does for its Lanczos processors.
+    _default_backends = image_processing_auto.DEFAULT_TO_PIL_BACKEND_IMAGE_PROCESSORS
+    if AesformerImageProcessor.__name__ not in _default_backends:
+        _default_backends.append(AesformerImageProcessor.__name__)
     AutoProcessor.register(AesformerConfig, AesformerProcessor, exist_ok=True)
     PIPELINE_REGISTRY.register_pipeline(
         PIPELINE_TASK,
@@ -56,6 +61,7 @@ def _register() -> None:
     AesformerModel.register_for_auto_class("AutoModel")
     AesformerForAesthetic.register_for_auto_class("AutoModelForImageClassification")
     AesformerImageProcessor.register_for_auto_class("AutoImageProcessor")
+    AesformerImageProcessorFast.register_for_auto_class("AutoImageProcessor")
     AesformerProcessor.register_for_auto_class("AutoProcessor")
 
 
@@ -69,6 +75,7 @@ __all__ = [
     "AesformerModelOutput",
     "AesformerAestheticOutput",
     "AesformerImageProcessor",
+    "AesformerImageProcessorFast",
     "AesformerProcessor",
     "ImageAestheticsPipeline",
     "has_comments",

@@ -4,9 +4,10 @@ Rows carry raw columns (DESIGN §5): `image` (PIL image, `{"bytes", "path"}` or 
 (`num_bins` probabilities) or, for score-only datasets such as JAS, `score`, optionally `comments`
 (list of strings) and `image_id`. The collator
 
-* applies the training transform (resize to `resize_size`, random horizontal flip, random crop to the
-  processor's `size`: 256 then 224 by default) or the evaluation transform (the image processor's resize
-  to `size`, no crop), then normalises;
+* applies the training transform (resize to `resize_size` with the processor's filter, random crop to the
+  processor's `size`, random horizontal flip: 256 then 224 by default; torchvision v2 functional ops) or the
+  evaluation transform (the image processor itself: resize to `size`, no crop), and normalises with the image
+  processor (`do_resize=False` for the training crops);
 * draws each row's flip and crop from that row's `augmentation_seed` when the row carries one (what
   [`RowsWithAugmentationSeeds`] adds, and [`AesformerTrainer`] trains on), else from `generator` / torch's
   global generator;
@@ -38,6 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torchvision.transforms.v2 import functional as tvF
+from transformers.image_processing_utils import BaseImageProcessor
+from transformers.image_utils import pil_torch_interpolation_mapping
 
 from ..models.aesformer.image_utils_aesformer import ImageLoadError, load_image
 from ..models.aesformer.processing_aesformer import (
@@ -157,9 +161,9 @@ class AesformerDataCollator:
     tokenised comments.
 
     Args:
-        processor ([`AesformerProcessor`] or [`AesformerImageProcessor`]): its image processor gives `size`, the
-            resampling filter and the normalisation; its tokenizer tokenises the comments (a multimodal collator
-            needs one).
+        processor ([`AesformerProcessor`], [`AesformerImageProcessor`] or [`AesformerImageProcessorFast`]): its
+            image processor gives `size` (square), the resampling filter and the normalisation, and is the
+            evaluation transform; its tokenizer tokenises the comments (a multimodal collator needs one).
         multimodal (`bool`, defaults to `True`): tokenise the comments (stage 1, MIAA). `False` ignores them (stage
             2, VIAA).
         training (`bool`, defaults to `True`): the random training transform; `False` the evaluation transform.
@@ -191,7 +195,7 @@ class AesformerDataCollator:
 
     def __post_init__(self):
         self.image_processor = getattr(self.processor, "image_processor", self.processor)
-        if not hasattr(self.image_processor, "normalize_pil"):
+        if not isinstance(self.image_processor, BaseImageProcessor):
             raise TypeError(
                 f"processor is a {type(self.processor).__name__}; expected an AesformerProcessor or an "
                 "AesformerImageProcessor."
@@ -202,7 +206,13 @@ class AesformerDataCollator:
                 "A multimodal collator tokenises comments, but the processor has no tokenizer: pass an "
                 "AesformerProcessor, or set multimodal=False for vision-only training."
             )
-        self.size = int(self.image_processor.size)
+        size = self.image_processor.size
+        if size.get("height") is None or size.get("height") != size.get("width"):
+            raise ValueError(
+                f"The training transform crops squares; the image processor's size is {dict(size)}. Use a square "
+                "size {'height': n, 'width': n}, as the model's Swin input is."
+            )
+        self.size = int(size["height"])
         if self.resize_size is None:
             self.resize_size = default_train_resize_size(self.size)
         if self.resize_size < self.size:
@@ -216,20 +226,31 @@ class AesformerDataCollator:
         return dataclasses.replace(self, training=False)
 
     # -- images ------------------------------------------------------------------------------------
-    def train_transform(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
-        """RGB PIL -> `(3, size, size)`: resize to `resize_size`, flip with p=0.5, random crop, normalise.
+    def augment(self, image: Image.Image, generator: torch.Generator | None = None) -> Image.Image:
+        """RGB PIL -> RGB PIL `size x size`: resize to `resize_size`, random crop, flip with p=0.5 (not normalised).
 
         The crop and flip come from `generator`, else the collator's `generator`, else torch's global one.
         """
         generator = generator if generator is not None else self.generator
-        resample = self.image_processor.resample
-        resized = image.resize((self.resize_size, self.resize_size), resample=resample)
+        # torchvision.transforms.v2's RandomCrop and RandomHorizontalFlip draw from torch's global RNG and take no
+        # generator, so the parameters are drawn here from the row's generator and applied with v2.functional. On a
+        # PIL image these ops are PIL's own resize, crop and transpose.
+        interpolation = pil_torch_interpolation_mapping[self.image_processor.resample]
+        resized = tvF.resize(image, [self.resize_size, self.resize_size], interpolation=interpolation)
         margin = self.resize_size - self.size
         top, left = torch.randint(0, margin + 1, (2,), generator=generator).tolist()
-        cropped = resized.crop((left, top, left + self.size, top + self.size))
+        cropped = tvF.crop(resized, top, left, self.size, self.size)
         if torch.rand((), generator=generator) < 0.5:
-            cropped = cropped.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return self.image_processor.normalize_pil(cropped)
+            cropped = tvF.horizontal_flip(cropped)
+        return cropped
+
+    def normalize(self, crops: Sequence[Image.Image]) -> torch.Tensor:
+        """Training crops (already `size x size`) -> `(n, 3, size, size)`, normalised by the image processor."""
+        return self.image_processor(list(crops), do_resize=False, return_tensors="pt")["pixel_values"]
+
+    def train_transform(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
+        """RGB PIL -> `(3, size, size)`: [`augment`] (resize, random crop, flip), then normalise."""
+        return self.normalize([self.augment(image, generator)])[0]
 
     @staticmethod
     def _row_generator(row: Mapping[str, Any]) -> torch.Generator | None:
@@ -248,16 +269,14 @@ class AesformerDataCollator:
                     "(AesformerTrainer turns the setting off itself)."
                 )
             image = _load_image(row.get(self.image_column), describe_row(row, i))
-            if self.training:
-                transformed.append(self.train_transform(image, self._row_generator(row)))
-            else:
-                transformed.append(self.eval_transform(image))
-        return torch.stack(transformed)
+            transformed.append(self.augment(image, self._row_generator(row)) if self.training else image)
+        if self.training:
+            return self.normalize(transformed)
+        return self.image_processor(transformed, return_tensors="pt")["pixel_values"]
 
     def eval_transform(self, image: Image.Image) -> torch.Tensor:
-        """RGB PIL -> `(3, size, size)`, exactly as the image processor (resize, no crop, normalise)."""
-        resized = image.resize((self.size, self.size), resample=self.image_processor.resample)
-        return self.image_processor.normalize_pil(resized)
+        """RGB PIL -> `(3, size, size)`: the image processor itself (resize, no crop, normalise)."""
+        return self.image_processor([image], return_tensors="pt")["pixel_values"][0]
 
     # -- targets -----------------------------------------------------------------------------------
     def _distributions(self, rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:

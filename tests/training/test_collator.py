@@ -50,7 +50,7 @@ def test_training_transform_flips_and_crops(aesthetics, training_processor):
     image = aesthetics["train"][0]["image"].convert("RGB")
     collator = AesformerDataCollator(training_processor, resize_size=TRAIN_IMAGE_SIZE)  # no room to crop
     resized = image.resize((TRAIN_IMAGE_SIZE, TRAIN_IMAGE_SIZE), resample=collator.image_processor.resample)
-    plain = collator.image_processor.normalize_pil(resized)
+    plain = collator.normalize([resized])[0]
     outcomes = set()
     for seed in range(12):
         torch.manual_seed(seed)

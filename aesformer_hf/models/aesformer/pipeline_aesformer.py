@@ -143,8 +143,9 @@ class ImageAestheticsPipeline(Pipeline):
 
     # -- the pipeline stages ---------------------------------------------------------------------------
     def _draft_size(self) -> tuple[int, int]:
-        side = FAST_DECODE_FACTOR * int(self.image_processor.size)
-        return side, side
+        # {"height", "width"}; a config saved with an int side loads as that square.
+        size = self.image_processor.size
+        return FAST_DECODE_FACTOR * int(size["width"]), FAST_DECODE_FACTOR * int(size["height"])
 
     def preprocess(self, inputs, timeout=None, fast_decode=False):
         """One item -> the model inputs of one image (`pixel_values`, plus the comment tokens in MIAA), or

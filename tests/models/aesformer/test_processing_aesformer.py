@@ -39,10 +39,10 @@ def test_eval_transform_matches_float64_reference():
 
 def test_default_size_is_224_and_round_trips(tmp_path):
     processor = AesformerImageProcessor()
-    assert processor.size == 224
+    assert dict(processor.size) == {"height": 224, "width": 224}
     assert processor(random_image(1))["pixel_values"].shape == (1, 3, 224, 224)
     processor.save_pretrained(tmp_path)
-    assert AesformerImageProcessor.from_pretrained(tmp_path).size == 224
+    assert dict(AesformerImageProcessor.from_pretrained(tmp_path).size) == {"height": 224, "width": 224}
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "I;16", "I", "F"])
