@@ -373,9 +373,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         # The card holds what this run measured, as model-index metadata (push_to_hub uploads it).
-        trainer.create_model_card(
-            dataset_name=os.path.basename(os.path.normpath(data_args.dataset)), metrics=metrics
-        )
+        trainer.create_model_card(dataset=os.path.basename(os.path.normpath(data_args.dataset)), metrics=metrics)
     return 0
 
 

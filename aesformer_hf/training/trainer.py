@@ -391,6 +391,8 @@ class AesformerTrainer(Trainer):
 
         metrics = kwargs.pop("metrics", None)
         metrics = metrics if metrics is not None else self.latest_eval_metrics()
+        if kwargs:
+            raise TypeError(f"create_model_card() got unexpected keyword arguments {sorted(kwargs)}.")
         if not self.is_world_process_zero():
             return None
         trainer_kwargs = dict(

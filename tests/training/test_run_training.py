@@ -47,6 +47,7 @@ def test_both_stages_from_a_parquet_folder(tmp_path, parquet_folder, capsys):
     results = card.data.eval_results
     srcc = [r.metric_value for r in results if r.metric_type == "spearmanr"]
     assert srcc and srcc[0] == pytest.approx(measured["eval_srcc"], abs=1e-4)
+    assert results[0].dataset_name == parquet_folder.name  # the dataset trained on names the results
 
 
 def test_model_or_preset_is_required(tmp_path, parquet_folder, capsys):
