@@ -6,13 +6,14 @@ import argparse
 import importlib
 import sys
 
-# (module, function that registers its subcommands). Each module owns its own arguments.
+# (module, function that registers its subcommands). Each module owns its own arguments and imports its library
+# (torch, transformers, datasets) only when its command runs, so that `aesformer-hf --help` starts at once.
 SUBCOMMANDS = (
-    ("aesformer_hf.scoring", "add_parser"),
-    ("aesformer_hf.training.cli", "add_parsers"),
-    ("aesformer_hf.data.prepare", "add_parser"),
-    ("aesformer_hf.models.aesformer.convert_aesformer_original_to_hf", "add_parser"),
-    ("aesformer_hf.visualization.attention_maps", "add_parser"),
+    ("aesformer_hf.commands.score", "add_parser"),
+    ("aesformer_hf.commands.train", "add_parsers"),
+    ("aesformer_hf.commands.prepare_dataset", "add_parser"),
+    ("aesformer_hf.commands.convert_original", "add_parser"),
+    ("aesformer_hf.commands.attention", "add_parser"),
     ("aesformer_hf.commands.export", "add_parser"),
 )
 
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # The console script imports this module without registering AesFormer with transformers (see
+    # aesformer_hf/__init__.py); every command runs with the package as `import aesformer_hf` gives it.
+    importlib.import_module("aesformer_hf")._register()
     return int(args.func(args) or 0)
 
 

@@ -371,18 +371,8 @@ def _run_demo(output_dir: str, quick: bool, seed: int, settings: DemoSettings) -
 
 
 # -- command line ----------------------------------------------------------------------------------
-def add_demo_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="Train a small AesFormer on synthetic data (stage 1 + 2) on the CPU and rate unseen photos.",
-        description=__doc__.split("\n\n")[0],
-    )
-    parser.add_argument(
-        "--output", default=DEFAULT_OUTPUT, help=f"folder for the model (default {DEFAULT_OUTPUT})"
-    )
-    parser.add_argument("--quick", action="store_true", help="a much shorter run (seconds; for tests)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the training")
-    parser.set_defaults(func=main)
+# `aesformer-hf --help` registers `demo` from aesformer_hf.commands.train, without importing torch.
+from ..commands.train import add_demo_parser  # noqa: E402
 
 
 def main(args: argparse.Namespace) -> int:

@@ -143,4 +143,4 @@ def test_cli_all_good_exits_zero(saved_model_dir, tmp_path, capsys):
     random_image(0).save(tmp_path / "a.jpg")
     assert cli_main(["score", str(tmp_path), "--model", str(saved_model_dir), "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "path,score,label,mode" and out[1].endswith(",vision")
+    assert out[0] == "path,score,label,mode,distribution" and ",vision,\"[" in out[1]

@@ -1,0 +1,86 @@
+"""`aesformer-hf prepare-dataset`: a local AVA, Photo.net or JAS copy -> Parquet (and optionally the Hub).
+
+The library is `aesformer_hf.data.prepare`; it is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+# The readers of `aesformer_hf.data.prepare.DATASET_READERS` (a test keeps the two equal).
+DATASET_NAMES = ("ava", "jas", "photonet")
+DEFAULT_MAX_SHARD_BYTES = 500 * 2**20  # = aesformer_hf.data.parquet.DEFAULT_MAX_SHARD_BYTES (tested)
+DESCRIPTION = (
+    """From a local copy to Parquet (and the Hub): ``aesformer-hf prepare-dataset`` and its Python twin."""
+)
+
+
+def parse_size(text: str) -> int:
+    """``"500MB"`` -> 524288000; plain numbers are bytes; KB/MB/GB are powers of 1024."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?)?\s*", text, flags=re.IGNORECASE)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (expected e.g. 500MB or 1GB)")
+    unit = (match.group(2) or "").upper()[:1]
+    return int(float(match.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[unit])
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``prepare-dataset`` on an ``argparse`` subparsers object; sets ``func``."""
+    parser = subparsers.add_parser(
+        "prepare-dataset",
+        help="build a Parquet dataset (and optionally a private Hub repo) from a local AVA, Photo.net or JAS copy",
+        description=DESCRIPTION,
+    )
+    parser.add_argument("dataset", choices=DATASET_NAMES, help="which dataset --data-dir holds")
+    parser.add_argument(
+        "--data-dir", required=True, type=Path, help="the local copy (layouts: see the README)"
+    )
+    parser.add_argument(
+        "--output", required=True, type=Path, help="folder for data/*.parquet, README.md, report"
+    )
+    parser.add_argument(
+        "--comments",
+        action="append",
+        type=Path,
+        help="AVA comments: <id>.txt folder, '#' file or authors' CSV(s); repeatable",
+    )
+    parser.add_argument(
+        "--split-file",
+        type=Path,
+        help="AVA/Photo.net: list of test ids (.jpgl); JAS: train/val/test.csv or their folder",
+    )
+    parser.add_argument("--images-dir", type=Path, help="where the images are, if not under --data-dir")
+    parser.add_argument(
+        "--test-fraction", type=float, help="seeded random test split when the dataset ships none"
+    )
+    parser.add_argument(
+        "--validation-fraction", type=float, default=0.0, help="seeded validation split taken from train"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the random splits (default 42)")
+    parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload to this Hub dataset repo")
+    parser.add_argument("--public", action="store_true", help="make the Hub repo public (default: private)")
+    parser.add_argument("--token", help="Hub token (default: the logged-in one / HF_TOKEN)")
+    parser.add_argument(
+        "--num-proc", type=int, default=1, help="processes reading and checking images (default 1)"
+    )
+    parser.add_argument(
+        "--max-shard-size",
+        type=parse_size,
+        default=DEFAULT_MAX_SHARD_BYTES,
+        help="size of each Parquet file (default 500MB)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a dataset already built in --output"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_prepare_dataset)
+    return parser
+
+
+def run_prepare_dataset(args: argparse.Namespace) -> int:
+    """Run ``prepare-dataset`` (see `aesformer_hf.data.prepare.run_prepare_dataset`)."""
+    from ..data.prepare import run_prepare_dataset as run
+
+    return run(args)
