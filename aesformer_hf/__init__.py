@@ -84,6 +84,9 @@ def _register() -> None:
         pt_model=AutoModelForImageClassification,
         type="multimodal",
     )
+    # A folder saved for the Hub lists this task in `custom_pipelines` (remote code); with the package installed,
+    # the registered pipeline above serves it instead, with no `trust_remote_code`.
+    AesformerConfig.pipeline_tasks_registered_locally = (PIPELINE_TASK,)
     # save_pretrained / push_to_hub then write the model code and `auto_map`, so `trust_remote_code=True` loads
     # the model where this package is not installed.
     AesformerConfig.register_for_auto_class()

@@ -2,17 +2,18 @@
 
 A folder (or Hub repo) loads where this package is not installed when it holds:
 
-* `config.json` with `auto_map` (`AutoConfig`, `AutoModelForImageClassification` -> the copied configuration and
-  modeling files) and `custom_pipelines` (the `image-aesthetics` task -> `pipeline_aesformer.ImageAestheticsPipeline`);
+* `config.json` with `auto_map` (`AutoConfig`, `AutoModel`, `AutoModelForImageClassification` -> the copied
+  configuration and modeling files) and `custom_pipelines` (the `image-aesthetics` task ->
+  `pipeline_aesformer.ImageAestheticsPipeline`);
 * a processor config (`processor_config.json` or `preprocessor_config.json`) whose `auto_map` names
   `AutoProcessor` and/or `AutoImageProcessor`;
 * every Python file those maps name, and every sibling file those import (`from .sibling import X`).
 
-`import aesformer_hf` registers the classes for remote code, so `model.save_pretrained` / `model.push_to_hub`
-(model code, `auto_map`, `custom_pipelines` and the pipeline file), `processor.save_pretrained` /
-`processor.push_to_hub` (processor code and `auto_map`) and the pipeline's own `save_pretrained` / `push_to_hub`
-already write all of it. The functions here do it in one folder and one commit, add the model card, and check the
-result before anything is uploaded.
+`import aesformer_hf` registers the classes for remote code, so `model.save_pretrained` and
+`processor.save_pretrained` write their code and `auto_map` entries: what transformers writes, no more (the model's
+own Auto class only, no pipeline). [`save_for_hub`] / [`push_model_to_hub`] add the rest explicitly: the base
+model's `AutoModel` entry, the pipeline file and `custom_pipelines` (as transformers' `Pipeline.save_pretrained`
+writes them), and the model card; then they check the folder, before anything is uploaded.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitInfo, HfApi, ModelCard
-from transformers.dynamic_module_utils import get_relative_imports
+from transformers.dynamic_module_utils import custom_object_save, get_relative_imports
 
 PIPELINE_TASK = "image-aesthetics"
-MODEL_AUTO_CLASSES = ("AutoConfig", "AutoModelForImageClassification")
+MODEL_AUTO_CLASSES = ("AutoConfig", "AutoModel", "AutoModelForImageClassification")
 PROCESSOR_AUTO_CLASSES = ("AutoProcessor", "AutoImageProcessor")
 PROCESSOR_CONFIG_FILES = ("processor_config.json", "preprocessor_config.json")
 # On a re-push, remote files of these kinds that the new upload lacks are deleted: stale shards or a stale shard
@@ -97,8 +98,8 @@ def remote_code_problems(folder: str | os.PathLike) -> list[str]:
     pipelines = config.get("custom_pipelines") or {}
     if PIPELINE_TASK not in pipelines:
         problems.append(
-            f"config.json has no custom_pipelines entry for {PIPELINE_TASK!r}: save an AesformerForAesthetic with "
-            "aesformer_hf imported, or save the pipeline (pipe.save_pretrained)."
+            f"config.json has no custom_pipelines entry for {PIPELINE_TASK!r}: save the folder with "
+            "aesformer_hf.hub.save_for_hub (or the pipeline with pipe.save_pretrained)."
         )
     references = list(auto_map.values()) + [info.get("impl", "") for info in pipelines.values()]
 
@@ -166,11 +167,50 @@ def _write_card(card: CardLike, folder: Path) -> None:
     (folder / "README.md").write_text(text, encoding="utf-8")
 
 
+def pipeline_entry() -> tuple[type, dict[str, Any]]:
+    """The `image-aesthetics` pipeline class and its `custom_pipelines` entry in a saved `config.json`.
+
+    Both come from the task `import aesformer_hf` registers with transformers, written as transformers'
+    `Pipeline.save_pretrained` writes them: `impl` as `"<module file>.<class>"`, `pt` as Auto class names.
+    """
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    import aesformer_hf
+
+    aesformer_hf._register()
+    _, registered, _ = PIPELINE_REGISTRY.check_task(PIPELINE_TASK)
+    pipeline_class = registered["impl"]
+    entry = dict(registered)
+    entry["impl"] = f"{pipeline_class.__module__.rsplit('.', 1)[-1]}.{pipeline_class.__name__}"
+    entry["pt"] = [auto_class.__name__ for auto_class in registered["pt"]]
+    return pipeline_class, entry
+
+
+def _add_pipeline_and_base_model(model, folder: Path) -> None:
+    """Complete a folder `model.save_pretrained` wrote: the pipeline file (and the sibling files it imports),
+    `custom_pipelines`, and the `AutoModel` entry of the base model (transformers writes only the saved class's)."""
+    config_path = folder / "config.json"
+    config = _read_json(config_path)
+    pipeline_class, entry = pipeline_entry()
+    custom_object_save(pipeline_class, folder)
+    config["custom_pipelines"] = {PIPELINE_TASK: entry}
+    base_class = type(model.base_model)
+    auto_map = config.get("auto_map")
+    if auto_map and base_class is not type(model) and getattr(base_class, "_auto_class", None):
+        auto_map[base_class._auto_class] = f"{base_class.__module__.rsplit('.', 1)[-1]}.{base_class.__name__}"
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def save_for_hub(model, processor, save_directory: str | os.PathLike, card: CardLike = None) -> Path:
     """Save `model` and `processor` (and `card` as README.md) into one folder that loads with remote code.
 
+    `model.save_pretrained` and `processor.save_pretrained` write the weights, the code and their `auto_map`
+    entries; this adds the base model's `AutoModel` entry, the `image-aesthetics` pipeline file and its
+    `custom_pipelines` entry, so that `pipeline("image-aesthetics", model=folder, trust_remote_code=True)` works
+    where aesformer_hf is not installed.
+
     Args:
-        model: an `AesformerForAesthetic` (saved with its code, `auto_map` and the pipeline's `custom_pipelines`).
+        model: an `AesformerForAesthetic`.
         processor: an `AesformerProcessor`, or an `AesformerImageProcessor` for a vision-only model.
         save_directory: the folder; created if needed.
         card: a `huggingface_hub.ModelCard`, the card's Markdown text (starting with `---` metadata), or the path
@@ -183,6 +223,7 @@ def save_for_hub(model, processor, save_directory: str | os.PathLike, card: Card
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
+    _add_pipeline_and_base_model(model, folder)
     _write_card(card, folder)
     check_remote_code_folder(folder)
     return folder
@@ -228,6 +269,7 @@ __all__ = [
     "PIPELINE_TASK",
     "RemoteCodeError",
     "check_remote_code_folder",
+    "pipeline_entry",
     "push_model_to_hub",
     "remote_code_problems",
     "save_for_hub",

@@ -28,6 +28,7 @@ from PIL import Image  # noqa: E402
 from transformers import (  # noqa: E402
     AutoConfig,
     AutoImageProcessor,
+    AutoModel,
     AutoModelForImageClassification,
     AutoProcessor,
     pipeline,
@@ -59,6 +60,9 @@ def _rate_folder(folder: str, image: Image.Image, comment: str, image_path: str)
         "image_processor": type(image_processor).__module__ + "." + type(image_processor).__name__,
         "pipeline": type(rate).__module__ + "." + type(rate).__name__,
     }
+    if "AutoModel" in (config.auto_map or {}):  # written by save_for_hub, not by Pipeline.save_pretrained
+        base = AutoModel.from_pretrained(folder, trust_remote_code=True)
+        seen["classes"]["base_model"] = type(base).__module__ + "." + type(base).__name__
     with torch.no_grad():
         viaa = model(**image_processor(image, return_tensors="pt"))
         miaa = model(**processor(images=image, text=[comment], return_tensors="pt"))

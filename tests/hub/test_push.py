@@ -13,7 +13,6 @@ from aesformer_hf import AesformerForAesthetic, AesformerImageProcessor, Aesform
 from aesformer_hf.hub import RemoteCodeError, build_model_card, push_model_to_hub
 from aesformer_hf.hub.model_card import MeasuredResults
 from aesformer_hf.hub.remote_code import STALE_FILE_PATTERNS
-from aesformer_hf.models.aesformer.modeling_aesformer import CUSTOM_PIPELINES
 from aesformer_hf.testing_utils import tiny_config, tiny_tokenizer
 
 REPO_ID = "someone/aesformer-tiny"
@@ -24,6 +23,13 @@ CODE_FILES = {
     "processing_aesformer.py",
     "image_processing_aesformer.py",
     "image_utils_aesformer.py",
+}
+CUSTOM_PIPELINES = {
+    "image-aesthetics": {
+        "impl": "pipeline_aesformer.ImageAestheticsPipeline",
+        "pt": ["AutoModelForImageClassification"],
+        "type": "multimodal",
+    }
 }
 
 
@@ -107,6 +113,7 @@ def test_push_model_to_hub_sends_model_code_pipeline_processor_and_card_in_one_c
     assert any(name.startswith("tokenizer") for name in files)
     config = json.loads(files["config.json"])
     assert config["auto_map"]["AutoModelForImageClassification"] == "modeling_aesformer.AesformerForAesthetic"
+    assert config["auto_map"]["AutoModel"] == "modeling_aesformer.AesformerModel"
     assert config["custom_pipelines"] == CUSTOM_PIPELINES
     readme = files["README.md"].decode()
     assert "model-index" in readme and "value: 0.61" in readme
@@ -147,8 +154,9 @@ def test_push_model_to_hub_names_a_card_that_is_not_a_file(hub, model_and_proces
     assert hub.uploads == []
 
 
-def test_model_push_to_hub_ships_the_pipeline(hub, model_and_processor, monkeypatch):
-    """transformers' own `model.push_to_hub` (through our save_pretrained) sends custom_pipelines and its code."""
+def test_model_push_to_hub_sends_what_transformers_writes(hub, model_and_processor, monkeypatch):
+    """transformers' own `model.push_to_hub` sends the model's code and `auto_map`, and no pipeline: shipping the
+    pipeline is `push_model_to_hub`'s job (tested above)."""
     model, _ = model_and_processor
     # push_to_hub reads the repo's current card first; there is none on this fake Hub.
     monkeypatch.setattr(
@@ -158,5 +166,6 @@ def test_model_push_to_hub_ships_the_pipeline(hub, model_and_processor, monkeypa
     model.push_to_hub(REPO_ID)
     assert len(hub.commits) == 1
     files = hub.commits[0]["files"]
-    assert CODE_FILES <= set(files)
-    assert json.loads(files["config.json"])["custom_pipelines"] == CUSTOM_PIPELINES
+    assert {"configuration_aesformer.py", "modeling_aesformer.py"} <= set(files)
+    assert "pipeline_aesformer.py" not in files
+    assert "custom_pipelines" not in json.loads(files["config.json"])

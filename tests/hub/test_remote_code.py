@@ -16,7 +16,6 @@ from transformers import pipeline
 
 from aesformer_hf import AesformerForAesthetic, AesformerImageProcessor, AesformerProcessor
 from aesformer_hf.hub import check_remote_code_folder, remote_code_problems, save_for_hub
-from aesformer_hf.models.aesformer.modeling_aesformer import CUSTOM_PIPELINES
 from aesformer_hf.testing_utils import tiny_config, tiny_tokenizer
 
 IMAGE_SIZE = 64
@@ -30,6 +29,14 @@ CODE_FILES = {
     "image_processing_aesformer.py",
     "image_utils_aesformer.py",
 }
+# What transformers' `Pipeline.save_pretrained` writes for the registered task, spelled out independently.
+CUSTOM_PIPELINES = {
+    "image-aesthetics": {
+        "impl": "pipeline_aesformer.ImageAestheticsPipeline",
+        "pt": ["AutoModelForImageClassification"],
+        "type": "multimodal",
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +49,10 @@ def model_and_processor():
 
 @pytest.fixture(scope="module")
 def saved_folders(tmp_path_factory, model_and_processor):
-    """The two ways a user saves: model + processor `save_pretrained`, and the pipeline's own `save_pretrained`."""
+    """The two ways a user saves for the Hub: the package's `save_for_hub`, and the pipeline's own `save_pretrained`."""
     model, processor = model_and_processor
     root = tmp_path_factory.mktemp("remote-code")
-    by_model = root / "saved-by-model"
-    model.save_pretrained(by_model)
-    processor.save_pretrained(by_model)
+    by_model = save_for_hub(model, processor, root / "saved-for-hub")
     by_pipeline = root / "saved-by-pipeline"
     pipeline("image-aesthetics", model=str(by_model)).save_pretrained(by_pipeline)
     return {"model": by_model, "pipeline": by_pipeline}
@@ -82,11 +87,12 @@ def remote_results(tmp_path_factory, saved_folders, image_path) -> dict:
     return json.loads(result_path.read_text())
 
 
-def test_model_save_pretrained_writes_code_auto_map_and_custom_pipelines(saved_folders):
+def test_save_for_hub_writes_code_auto_map_and_custom_pipelines(saved_folders):
     folder = saved_folders["model"]
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"] == {
         "AutoConfig": "configuration_aesformer.AesformerConfig",
+        "AutoModel": "modeling_aesformer.AesformerModel",
         "AutoModelForImageClassification": "modeling_aesformer.AesformerForAesthetic",
     }
     assert config["custom_pipelines"] == CUSTOM_PIPELINES
@@ -96,7 +102,23 @@ def test_model_save_pretrained_writes_code_auto_map_and_custom_pipelines(saved_f
     assert remote_code_problems(folder) == []
 
 
-def test_model_writes_the_same_custom_pipelines_as_transformers_pipeline_save(saved_folders):
+def test_plain_save_pretrained_writes_what_transformers_writes(tmp_path, model_and_processor):
+    """The model's code and its own Auto class (registered by `import aesformer_hf`), no pipeline: that is
+    `save_for_hub`'s to add."""
+    model, _ = model_and_processor
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_aesformer.AesformerConfig",
+        "AutoModelForImageClassification": "modeling_aesformer.AesformerForAesthetic",
+    }
+    assert "custom_pipelines" not in config
+    assert not (tmp_path / "pipeline_aesformer.py").exists()
+    # Saving for the Hub (the module's other folders) left the model's config as it was.
+    assert model.config.to_dict().get("custom_pipelines") is None
+
+
+def test_save_for_hub_writes_the_same_custom_pipelines_as_transformers_pipeline_save(saved_folders):
     by_model = json.loads((saved_folders["model"] / "config.json").read_text())["custom_pipelines"]
     by_pipeline = json.loads((saved_folders["pipeline"] / "config.json").read_text())["custom_pipelines"]
     assert by_model == by_pipeline
@@ -120,6 +142,13 @@ def test_remote_code_loads_every_auto_class_and_the_pipeline(remote_results, sav
     for role, class_name in expected.items():
         assert seen["classes"][role].startswith("transformers_modules."), seen["classes"][role]
         assert seen["classes"][role].endswith("." + class_name)
+
+
+def test_remote_code_loads_the_base_model_with_automodel(remote_results, saved_folders):
+    """`save_for_hub` writes the base model's `AutoModel` entry (transformers writes only the saved class's)."""
+    seen = remote_results["folders"][str(saved_folders["model"])]
+    assert seen["classes"]["base_model"].startswith("transformers_modules."), seen["classes"]["base_model"]
+    assert seen["classes"]["base_model"].endswith(".AesformerModel")
 
 
 @pytest.mark.parametrize("saved_by", ["model", "pipeline"])

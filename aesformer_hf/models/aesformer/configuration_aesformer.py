@@ -70,6 +70,11 @@ class AesformerConfig(PreTrainedConfig):
     """
 
     model_type = "aesformer"
+    # Tasks whose pipeline the installed package registers with transformers itself (`import aesformer_hf` sets
+    # this). A saved folder's `custom_pipelines` entries for them, which ship the pipeline as remote code, are left
+    # out on loading, so `pipeline("image-aesthetics", model=folder)` runs the installed pipeline without
+    # `trust_remote_code`. Run as remote code (aesformer_hf not installed) it is empty and the entries are kept.
+    pipeline_tasks_registered_locally = ()
     sub_configs_defaults = {
         "vision_config": SubConfigSpec(
             config_class=TimmWrapperConfig, init_kwargs=dict(SWIN_VARIANTS["tiny"])
@@ -109,9 +114,18 @@ class AesformerConfig(PreTrainedConfig):
         if isinstance(self.vision_config, dict) and "architecture" not in self.vision_config:
             self.vision_config = {**SWIN_VARIANTS["tiny"], **self.vision_config}
         kwargs.setdefault("id2label", {0: "low", 1: "high"})
+        pipelines = kwargs.get("custom_pipelines")
+        if isinstance(pipelines, dict) and self.pipeline_tasks_registered_locally:
+            kept = {t: s for t, s in pipelines.items() if t not in self.pipeline_tasks_registered_locally}
+            if kept:
+                kwargs["custom_pipelines"] = kept
+            else:
+                del kwargs["custom_pipelines"]
         super().__post_init__(**kwargs)
         self._sync_fusion_shape_with_text_tower()
-        self.validate_aesformer()
+        # `@strict` runs every `validate_*` method once `__init__` returns (wrapping its ValueError in its own
+        # error type); the values are checked here instead, once, with a plain ValueError naming the field.
+        self.check_values()
 
     def _sync_fusion_shape_with_text_tower(self):
         text = self.text_config
@@ -141,8 +155,11 @@ class AesformerConfig(PreTrainedConfig):
                 value = default
             setattr(self, name, value)
 
-    def validate_aesformer(self):
-        """Raise a ValueError naming the field when the numbers cannot describe a working model."""
+    def check_values(self):
+        """Raise a ValueError naming the field when the numbers cannot describe a working model.
+
+        Not named `validate_*`, so that `@strict` does not collect it and run it a second time.
+        """
         if not str(self.vision_config.architecture).startswith("swin"):
             raise ValueError(
                 f"vision_config.architecture={self.vision_config.architecture!r} is not supported: AesFormer "
@@ -178,25 +195,6 @@ class AesformerConfig(PreTrainedConfig):
                 raise ValueError(f"AesformerConfig.{name}={getattr(self, name)!r} must be {expected}.")
 
     # ----------------------------------------------------------------------------------------------
-    @property
-    def custom_pipelines(self) -> dict:
-        """The saved `custom_pipelines`, less the tasks this Python process already has registered.
-
-        A saved AesFormer carries its pipeline as remote code, and `transformers.pipeline` insists on
-        `trust_remote_code=True` for any task listed here. Where `aesformer_hf` is installed the task is
-        registered locally, so it is hidden here and `pipeline("image-aesthetics", model=folder)` uses the
-        installed pipeline; `to_dict` (reading `__dict__`) still saves the full entry.
-        """
-        from transformers.pipelines import PIPELINE_REGISTRY
-
-        saved = self.__dict__.get("custom_pipelines") or {}
-        registered = set(PIPELINE_REGISTRY.get_supported_tasks())
-        return {task: spec for task, spec in saved.items() if task not in registered}
-
-    @custom_pipelines.setter
-    def custom_pipelines(self, value: dict | None):
-        self.__dict__["custom_pipelines"] = value
-
     @property
     def is_vision_only(self) -> bool:
         """True when the model has no comment tower (VIAA only)."""

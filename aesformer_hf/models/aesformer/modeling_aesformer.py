@@ -17,11 +17,8 @@ Everything is a logit over `num_bins` bins whose values run from `score_min` to 
 
 from __future__ import annotations
 
-import copy
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +26,6 @@ from timm.models import checkpoint_seq
 from torch import nn
 from transformers import BertModel, PreTrainedModel, TimmWrapperModel
 from transformers.activations import ACT2FN
-from transformers.dynamic_module_utils import get_relative_import_files
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
@@ -54,17 +50,6 @@ def is_tracing() -> bool:
 
 MIAA = "multimodal"
 VIAA = "vision"
-
-# What `Pipeline.save_pretrained` writes for the registered `image-aesthetics` pipeline; the model writes it too, so
-# that `pipeline("image-aesthetics", model=<saved folder or Hub repo>, trust_remote_code=True)` finds the pipeline.
-PIPELINE_FILE = "pipeline_aesformer.py"
-CUSTOM_PIPELINES = {
-    "image-aesthetics": {
-        "impl": "pipeline_aesformer.ImageAestheticsPipeline",
-        "pt": ["AutoModelForImageClassification"],
-        "type": "multimodal",
-    }
-}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -647,25 +632,6 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
             cls, vision_model_name_or_path, text_model_name_or_path, **config_overrides
         )
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """`save_pretrained`, plus the `image-aesthetics` pipeline when the model's code is saved (remote code).
-
-        `import aesformer_hf` registers the classes for Hub remote code; saving then also writes `custom_pipelines`
-        into `config.json` and copies `pipeline_aesformer.py` (and the files it imports) beside the model code, so
-        `pipeline("image-aesthetics", model=..., trust_remote_code=True)` works where aesformer_hf is not installed.
-        `push_to_hub` saves through this method. A model loaded as remote code without the pipeline file saves as usual.
-        """
-        pipeline_file = Path(__file__).with_name(PIPELINE_FILE)
-        ships_pipeline = self.is_remote_code() and pipeline_file.is_file()
-        if ships_pipeline:
-            self.config.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)
-        result = super().save_pretrained(save_directory, *args, **kwargs)
-        is_main_process = kwargs.get("is_main_process", args[0] if args else True)
-        if ships_pipeline and is_main_process:
-            for source in [pipeline_file, *get_relative_import_files(pipeline_file)]:
-                shutil.copyfile(source, Path(save_directory) / Path(source).name)
-        return result
-
     def set_score_scale(self, score_min: float, score_max: float, label_threshold: float) -> None:
         """Read the same `num_bins` bins on another scale, e.g. AVA's 1..10 as JAS's 0..1 before fine-tuning.
 
@@ -679,7 +645,7 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
             float(label_threshold),
         )
         try:
-            config.validate_aesformer()
+            config.check_values()
         except ValueError:
             config.score_min, config.score_max, config.label_threshold = previous
             raise

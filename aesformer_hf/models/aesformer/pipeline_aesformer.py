@@ -120,6 +120,9 @@ class ImageAestheticsPipeline(Pipeline):
     _load_processor = False
     _load_image_processor = True
     _load_feature_extractor = False
+    # Images only: left at None, transformers would look for a video processor in the folder and, finding the
+    # image processor's remote code there, ask on stdin whether to run it (15 s before giving up).
+    _load_video_processor = False
     _load_tokenizer = None  # vision-only models ship no tokenizer
 
     def _sanitize_parameters(self, timeout=None, fast_decode=None, on_error=None, **unknown):

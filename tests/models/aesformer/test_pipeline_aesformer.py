@@ -100,6 +100,38 @@ def test_vision_only_model_refuses_comments(tmp_path, processor):
         vision(random_image(0), comments=["nice"])
 
 
+def test_vision_only_folder_loads_without_asking_to_run_code(tmp_path, processor):
+    """No video processor is looked for: transformers would find the image processor's remote code in the folder
+    and ask on stdin whether to run it (blocking 15 s on a terminal)."""
+    import os
+    import subprocess
+    import sys
+
+    from aesformer_hf.testing_utils import tiny_config
+
+    AesformerForAesthetic(tiny_config(vision_only=True)).save_pretrained(tmp_path)
+    processor.image_processor.save_pretrained(tmp_path)
+    script = (
+        "import sys, aesformer_hf\n"
+        "from transformers import pipeline\n"
+        "rate = pipeline('image-aesthetics', model=sys.argv[1])\n"
+        "print('video processor:', rate.video_processor)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-2000:]
+    assert "video processor: None" in completed.stdout
+    assert "custom code" not in output and "[y/N]" not in output, output[-2000:]
+
+
 def test_dtype_bfloat16(saved_model_dir):
     scorer = pipeline("image-aesthetics", model=str(saved_model_dir), dtype=torch.bfloat16)
     assert scorer.model.dtype == torch.bfloat16
@@ -143,4 +175,4 @@ def test_cli_all_good_exits_zero(saved_model_dir, tmp_path, capsys):
     random_image(0).save(tmp_path / "a.jpg")
     assert cli_main(["score", str(tmp_path), "--model", str(saved_model_dir), "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "path,score,label,mode,distribution" and ",vision,\"[" in out[1]
+    assert out[0] == "path,score,label,mode,distribution" and ',vision,"[' in out[1]
