@@ -34,10 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .utils.optional import MissingOptionalDependency
+
     # The console script imports this module without registering AesFormer with transformers (see
     # aesformer_hf/__init__.py); every command runs with the package as `import aesformer_hf` gives it.
     importlib.import_module("aesformer_hf")._register()
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except MissingOptionalDependency as error:  # a package of an extra: one line naming the pip install
+        print(f"aesformer-hf {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

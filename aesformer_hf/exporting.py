@@ -138,13 +138,10 @@ def export_onnx(
 
 
 def require_onnx(runtime: bool = True) -> None:
-    """A one-line ImportError naming the extra when the ONNX packages are missing."""
-    import importlib.util
+    """A one-line ImportError (`MissingOptionalDependency`) naming the extra when the ONNX packages are missing."""
+    from aesformer_hf.utils.optional import require
 
-    needed = ["onnx", "onnxscript"] + (["onnxruntime"] if runtime else [])
-    missing = [name for name in needed if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ImportError(f"ONNX export needs {', '.join(missing)}: pip install 'aesformer-hf[onnx]'")
+    require("onnx", "onnxscript", *(["onnxruntime"] if runtime else []), purpose="ONNX export")
 
 
 def run_exported(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:

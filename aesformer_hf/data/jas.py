@@ -210,6 +210,9 @@ def read_jas_scores(path: str | os.PathLike, report: BuildReport) -> list[JasSco
 
 
 def _read_spreadsheet(path: Path) -> tuple[list, list[tuple[int, list]]]:
+    from aesformer_hf.utils.optional import require
+
+    require("openpyxl", purpose=f"Reading the JAS spreadsheet {path.name}")
     from openpyxl import load_workbook
 
     workbook = load_workbook(path, read_only=True, data_only=True)

@@ -31,6 +31,7 @@ from PIL import Image
 from scipy import ndimage
 
 from aesformer_hf.data.schema import AestheticDatasetSpec, build_features, targets_from_votes
+from aesformer_hf.utils.optional import require
 
 SYNTHETIC_SPEC = AestheticDatasetSpec(
     "synthetic_aesthetics", num_bins=10, score_min=1.0, score_max=10.0, label_threshold=5.0
@@ -39,7 +40,8 @@ SYNTHETIC_SPEC = AestheticDatasetSpec(
 
 def _load_skimage_photo(name: str) -> np.ndarray:
     """A photo bundled with scikit-image as (height, width, 3) uint8; greyscale is repeated to RGB."""
-    # Imported lazily: scikit-image is only needed to build this dataset.
+    # Imported lazily: scikit-image (the `[demo]` extra) is only needed to build this dataset.
+    require("skimage", purpose="The synthetic aesthetics dataset (its photos)")
     from skimage import data as skimage_data
 
     photo = np.asarray(getattr(skimage_data, name)())

@@ -280,6 +280,9 @@ def run_demo(
     """
     from transformers.utils import logging as transformers_logging
 
+    from ..utils.optional import require
+
+    require("skimage", purpose="aesformer-hf demo (the photos of its synthetic dataset)")
     settings = settings or (DemoSettings.quick() if quick else DemoSettings())
     verbosity = transformers_logging.get_verbosity()
     datasets_logger = logging.getLogger("datasets")

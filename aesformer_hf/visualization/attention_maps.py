@@ -270,6 +270,9 @@ def overlay_heatmap(
     image: Image.Image, heatmap: np.ndarray, colormap: str = "jet", alpha: float = 0.45
 ) -> Image.Image:
     """Blend `heatmap` `(grid, grid)` in [0, 1], upsampled bilinearly, onto `image`; returns RGB of the image's size."""
+    from aesformer_hf.utils.optional import require
+
+    require("matplotlib", purpose="The attention heatmap (its colormaps)")
     import matplotlib  # only its colormaps: no figure, no backend
 
     if not 0.0 <= alpha <= 1.0:
@@ -380,7 +383,10 @@ def run_attention_command(args: argparse.Namespace) -> int:
         print(f"error: cannot read IMAGE {str(image_path)!r} as an image: {error.reason}", file=sys.stderr)
         return 2
     from aesformer_hf.commands.loading import CommandError
+    from aesformer_hf.utils.optional import require
 
+    # Before the model loads: without matplotlib the heatmap cannot be drawn (one line, exit code 2, from the CLI).
+    require("matplotlib", purpose="aesformer-hf attention (the heatmap's colormaps)")
     try:
         model, processor = _load_model_and_processor(args)
     except CommandError as error:

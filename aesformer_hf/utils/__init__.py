@@ -1,0 +1,1 @@
+"""Small helpers shared by the package (kept light: importing them imports no library)."""
