@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from transformers import EvalPrediction
 
-# The names `AesformerTrainer.compute_loss(..., return_outputs=True)` gives its predictions, in this order.
+# The names of the stage losses' predictions (`StageLossOutput.predictions`), which
+# `AesformerTrainer.compute_loss(..., return_outputs=True)` gives after the loss, in this order.
 PREDICTION_KEYS = ("distribution", "image_distribution", "text_distribution")
 _HEAD_PREFIXES = {"distribution": "", "image_distribution": "image_head_", "text_distribution": "text_head_"}
 _REPORTED = {"accuracy": "accuracy", "plcc": "plcc", "srcc": "srcc", "rmse": "rmse", "emd_r1": "emd"}

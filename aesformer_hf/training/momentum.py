@@ -3,8 +3,9 @@
 It holds momentum twins of the parts that produce the contrastive embeddings (the Swin tower, the projection
 when there is one, the BERT tower and the contrastive LayerNorm), updated as an exponential moving average of
 the trained model, and two ring-buffer queues of their past features. This is *training state*, not model
-weights: it lives beside the model (never inside it, so `save_pretrained` holds none of it), and
-[`AesformerTrainer`] saves it into, and restores it from, each Trainer checkpoint.
+weights: it lives beside the model (never inside it, so `save_pretrained` holds none of it), in the stage-1 loss
+([`MultimodalStageLoss`], which moves, encodes with and fills it), and [`AesformerTrainer`] saves it into, and
+restores it from, each Trainer checkpoint through that loss.
 
 Unlike the released code, any batch size works (the queue wraps around), the features of every process are
 gathered before they are enqueued (so all processes hold the same queues), and every twin, the projection's

@@ -3,21 +3,26 @@
 It changes only what AesFormer needs:
 
 * `__init__`: freezes the parameters the stage does not train (they never reach the optimiser), logs the
-  trainable and total parameter counts, builds the data collator, `compute_metrics` and, for stage 1, the
-  momentum-contrast state when they are not given;
-* `compute_loss`: the stage's loss (below) from the model's outputs;
+  trainable and total parameter counts, builds the data collator, `compute_metrics` and the stage's loss when
+  they are not given;
+* `compute_loss`: delegates to the loss object (`loss=`, as `SentenceTransformerTrainer(loss=...)` does), which
+  runs the model and returns the loss, the predictions evaluation reads and the loss parts that are logged;
 * `get_train_dataloader`: training rows carry the seed of their random crop and flip (below);
 * `get_eval_dataloader` / `get_test_dataloader`: evaluation uses the collator's evaluation transform;
-* `_save_checkpoint` / `train`: the momentum-contrast state is saved in, and restored from, each checkpoint;
+* `_save_checkpoint` / `train`: the loss's training state (stage 1: the momentum contrast) is saved in, and
+  restored from, each checkpoint;
 * `get_decay_parameter_names`: no weight decay on the contrastive temperature;
 * `log`: adds the stage-1 loss terms (each head's loss, the contrastive loss, the temperature).
 
-Losses (`p` = softmax of a head's logits, `y` = the true distribution):
+Losses (`p` = softmax of a head's logits, `y` = the true distribution), one module per stage in
+`aesformer_hf.training.losses`, built from the arguments' weights unless `loss=` is given:
 
-* stage 1, `"multimodal"`: `image_head_weight * EMD_2(p_image, y) + text_head_weight * EMD_2(p_text, y)
-  + contrastive_weight * ITC`, the ITC against momentum features of the batch and the queues (training only:
-  evaluation reports the supervised part, since it must not move the momentum state);
-* stage 2, `"adaptation"`: `adaptation_emd_weight * EMD_2(p, y) + adaptation_mse_weight * MSE(p, y)`;
+* stage 1, `"multimodal"` ([`MultimodalStageLoss`]): `image_head_weight * EMD_2(p_image, y) + text_head_weight
+  * EMD_2(p_text, y) + contrastive_weight * ITC`, the ITC against momentum features of the batch and the queues
+  (training only: evaluation reports the supervised part, since it must not move the momentum state). The loss
+  owns the momentum encoders and queues;
+* stage 2, `"adaptation"` ([`AdaptationStageLoss`]): `adaptation_emd_weight * EMD_2(p, y) + adaptation_mse_weight
+  * MSE(p, y)`;
 * score-only data (`labels` of shape `(batch,)`): the MSE of the predicted mean score replaces the EMD terms.
 
 Exact resumption, mid-epoch included: `Trainer` restores the model, optimiser, scheduler and global RNG states
@@ -47,7 +52,6 @@ import os
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import IterableDataset
 from transformers import Trainer, TrainerCallback
@@ -57,20 +61,12 @@ from transformers.utils import logging
 from .collator import AesformerDataCollator, RowsWithAugmentationSeeds
 from .denormals import flush_denormals_on_cpu
 from .evaluation import AestheticMetricsForTrainer
-from .losses import (
-    AdaptationLoss,
-    EarthMoversDistanceLoss,
-    ImageTextContrastiveLoss,
-    ScoreMSELoss,
-    clamp_temperature_,
-)
+from .losses import STAGE_LOSSES, StageLossOutput
 from .momentum import MomentumContrast
 from .stages import ADAPTATION, MULTIMODAL, prepare_model_for_stage
 from .training_args import AesformerTrainingArguments
 
 logger = logging.get_logger(__name__)
-
-_TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class _AugmentationEpochCallback(TrainerCallback):
@@ -103,12 +99,19 @@ class AesformerTrainer(Trainer):
         processing_class ([`AesformerProcessor`]): saved with the model; gives the collator its transforms and
             tokenizer.
         compute_metrics (optional): defaults to [`AestheticMetricsForTrainer`] (accuracy, PLCC, SRCC, RMSE, EMD).
-        momentum_contrast ([`MomentumContrast`], optional): the stage-1 contrastive state; built from the model
-            when left out (stage 1 with `contrastive_weight > 0`).
+        loss ([`StageLoss`] or callable, optional): what `compute_loss` delegates to: `loss(model, inputs)` runs
+            the model on the batch and returns a [`StageLossOutput`] (or just the loss tensor, which leaves
+            evaluation without predictions). Left out, the stage's loss is built from `args`' weights
+            (`STAGE_LOSSES[args.stage].from_training_args(model, args)`). A loss with a `stage` attribute must be
+            made for `args.stage`. An `nn.Module` loss is moved to `args.device`; its `save_checkpoint(folder)` /
+            `load_checkpoint(folder)` methods, when it has them, save and restore its state with each checkpoint.
+        momentum_contrast ([`MomentumContrast`], optional): the stage-1 contrastive state for the default loss;
+            built from the model when left out (stage 1 with `contrastive_weight > 0`).
 
     Attributes:
         parameter_counts ([`ParameterCounts`]): trainable and total parameters in this stage.
-        momentum_contrast ([`MomentumContrast`] or `None`).
+        loss: the loss object `compute_loss` delegates to.
+        momentum_contrast ([`MomentumContrast`] or `None`): the loss's momentum state (`loss.momentum_contrast`).
 
     Other keyword arguments go to `Trainer`. Datasets are `datasets.Dataset`s with an `image` column, a
     `distribution` (or `score`) column and, for stage 1, `comments` (rows without comments must be dropped
@@ -123,12 +126,23 @@ class AesformerTrainer(Trainer):
         processing_class: Any = None,
         compute_metrics: Any = None,
         momentum_contrast: MomentumContrast | None = None,
+        loss: Any = None,
         **kwargs,
     ):
         if not isinstance(args, AesformerTrainingArguments):
             raise TypeError(
                 f"args is a {type(args).__name__}; AesformerTrainer needs AesformerTrainingArguments (they add "
                 "`stage` and the loss weights)."
+            )
+        if loss is not None and momentum_contrast is not None:
+            raise ValueError(
+                "Pass momentum_contrast to the loss (MultimodalStageLoss(model, momentum_contrast=...)), not to "
+                "AesformerTrainer together with loss=."
+            )
+        loss_stage = getattr(loss, "stage", None)
+        if loss_stage is not None and loss_stage != args.stage:
+            raise ValueError(
+                f"The loss {type(loss).__name__} is made for stage {loss_stage!r}, but args.stage is {args.stage!r}."
             )
         if args.remove_unused_columns:
             logger.warning(
@@ -168,18 +182,16 @@ class AesformerTrainer(Trainer):
             **kwargs,
         )
 
-        self.emd_loss = EarthMoversDistanceLoss(r=2.0)
-        self.score_loss = ScoreMSELoss(config.bin_values)
-        self.adaptation_loss = AdaptationLoss(args.adaptation_emd_weight, args.adaptation_mse_weight)
-        self.contrastive_loss = ImageTextContrastiveLoss()
-        if momentum_contrast is None and args.stage == MULTIMODAL and args.contrastive_weight > 0:
-            momentum_contrast = MomentumContrast(
-                self.model, queue_size=args.contrastive_queue_size, momentum=args.contrastive_momentum
-            )
-        self.momentum_contrast = momentum_contrast
+        if loss is None:
+            extra = {"momentum_contrast": momentum_contrast} if momentum_contrast is not None else {}
+            loss = STAGE_LOSSES[args.stage].from_training_args(self.model, args, **extra)
+        if getattr(loss, "autocast", False) is None:
+            # The momentum encoders run in the mixed precision of the model's forward pass.
+            loss.autocast = self.accelerator.autocast
+        if isinstance(loss, nn.Module):
+            loss.to(args.device)
+        self.loss = loss
         self._loss_parts: dict[str, tuple[torch.Tensor | float, int]] = {}
-        if self.momentum_contrast is not None:
-            self.momentum_contrast.to(args.device)
         self._augmentation_epochs = _AugmentationEpochCallback()
         self.add_callback(self._augmentation_epochs)
 
@@ -201,76 +213,24 @@ class AesformerTrainer(Trainer):
             )
 
     # -- losses ------------------------------------------------------------------------------------
-    def _target_loss(self, distribution: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """EMD (r=2) to true distributions `(batch, bins)`, or the mean-score MSE to scores `(batch,)`."""
-        if labels.ndim == 1:
-            return self.score_loss(distribution, labels)
-        return self.emd_loss(distribution, labels)
-
-    def _momentum_contrastive_loss(self, unwrapped: nn.Module, inputs: dict, outputs) -> torch.Tensor:
-        """ITC of the online embeddings against this batch's momentum features plus the queues; then enqueue."""
-        state = self.momentum_contrast
-        state.update(unwrapped)
-        with self.accelerator.autocast():
-            image_m, text_m = state.encode(
-                inputs["pixel_values"], inputs["input_ids"], inputs.get("attention_mask")
-            )
-        image_queue, text_queue = state.queued_features()
-        loss = self.contrastive_loss(
-            outputs.image_embeds,
-            outputs.text_embeds,
-            image_m,
-            text_m,
-            unwrapped.contrastive_temperature,
-            image_queue,
-            text_queue,
-        )
-        state.enqueue(image_m, text_m)
-        return loss
+    @property
+    def momentum_contrast(self) -> MomentumContrast | None:
+        """The stage-1 momentum state that the loss owns (`loss.momentum_contrast`), or `None`."""
+        return getattr(getattr(self, "loss", None), "momentum_contrast", None)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """The stage's loss (see the module docstring). With `return_outputs`, also a dict of predicted
-        distributions `(batch, bins)`: `distribution` and, in stage 1, `image_distribution`, `text_distribution`.
+        """`self.loss(model, inputs)` (see the module docstring); in training, its loss parts are kept for `log`.
+
+        With `return_outputs`, also a dict of the loss's predicted distributions `(batch, bins)` after `loss`:
+        `distribution` and, in stage 1, `image_distribution`, `text_distribution` (`PREDICTION_KEYS` order).
         """
-        args = self.args
-        labels = inputs["labels"]
-        unwrapped = self.accelerator.unwrap_model(model)
-        if args.stage == MULTIMODAL:
-            if "input_ids" not in inputs:
-                raise ValueError(
-                    "Stage 'multimodal' needs tokenised comments (input_ids) in every batch; use an "
-                    "AesformerDataCollator with multimodal=True."
-                )
-            if model.training:
-                clamp_temperature_(unwrapped.contrastive_temperature)
-            model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-            outputs = model(**model_inputs)
-            image_distribution = F.softmax(outputs.image_logits.float(), dim=-1)
-            text_distribution = F.softmax(outputs.text_logits.float(), dim=-1)
-            image_loss = self._target_loss(image_distribution, labels)
-            text_loss = self._target_loss(text_distribution, labels)
-            loss = args.image_head_weight * image_loss + args.text_head_weight * text_loss
-            parts = {"image_head_loss": image_loss, "text_head_loss": text_loss}
-            if model.training and self.momentum_contrast is not None and args.contrastive_weight > 0:
-                contrastive = self._momentum_contrastive_loss(unwrapped, inputs, outputs)
-                loss = loss + args.contrastive_weight * contrastive
-                parts.update(contrastive_loss=contrastive, temperature=unwrapped.contrastive_temperature)
-            if model.training:
-                self._record_loss_parts(parts)
-            predictions = {
-                "distribution": outputs.distribution,
-                "image_distribution": image_distribution,
-                "text_distribution": text_distribution,
-            }
+        result = self.loss(model, inputs)
+        if isinstance(result, StageLossOutput):
+            loss, predictions, parts = result.loss, result.predictions, result.parts
         else:
-            model_inputs = {k: v for k, v in inputs.items() if k != "labels" and k not in _TEXT_INPUTS}
-            outputs = model(**model_inputs)
-            distribution = outputs.distribution
-            if labels.ndim == 1:
-                loss = self.score_loss(distribution, labels)
-            else:
-                loss = self.adaptation_loss(distribution, labels)
-            predictions = {"distribution": distribution}
+            loss, predictions, parts = result, {}, {}
+        if model.training and parts:
+            self._record_loss_parts(parts)
         return (loss, {"loss": loss, **predictions}) if return_outputs else loss
 
     def _record_loss_parts(self, parts: dict[str, torch.Tensor]) -> None:
@@ -351,12 +311,13 @@ class AesformerTrainer(Trainer):
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _save_checkpoint(self, model, trial):
-        if self.momentum_contrast is not None and self.args.should_save and not self.args.save_only_model:
+        save_loss_state = getattr(self.loss, "save_checkpoint", None)
+        if save_loss_state is not None and self.args.should_save and not self.args.save_only_model:
             # Written before the rest of the checkpoint so that a push of the checkpoint folder includes it.
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            self.momentum_contrast.save(folder)
+            save_loss_state(folder)
         super()._save_checkpoint(model, trial)
 
     def latest_eval_metrics(self) -> dict[str, float]:
@@ -441,7 +402,7 @@ class AesformerTrainer(Trainer):
         return sections.replace("\n### Framework versions", "\n## Framework versions")
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
-        """`Trainer.train`; when resuming stage 1, the momentum encoders and queues come back too.
+        """`Trainer.train`; when resuming, the loss's state comes back too (stage 1: momentum encoders and queues).
 
         `resume_from_checkpoint=True` resumes from the latest `checkpoint-*` folder of `output_dir`, as `Trainer`
         does (`transformers.trainer_utils.get_last_checkpoint`), momentum state included. On the CPU, denormal
@@ -457,8 +418,9 @@ class AesformerTrainer(Trainer):
                     f"resume_from_checkpoint=True, but the output directory {self.args.output_dir} holds no "
                     f"{PREFIX_CHECKPOINT_DIR}-* folder to resume from."
                 )
-        if resume_from_checkpoint and self.momentum_contrast is not None:
-            self.momentum_contrast.load(resume_from_checkpoint)
+        load_loss_state = getattr(self.loss, "load_checkpoint", None)
+        if resume_from_checkpoint and load_loss_state is not None:
+            load_loss_state(resume_from_checkpoint)
         with flush_denormals_on_cpu(self.args.device):
             return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 

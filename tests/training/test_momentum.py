@@ -95,7 +95,7 @@ def test_contrastive_loss_with_the_queue_equals_explicit_tensors(tmp_path, aesth
     model.eval()  # no dropout, so the online embeddings can be recomputed
     outputs = model(**{k: v for k, v in batch.items() if k != "labels"})
     twin_before = {n: p.clone() for n, p in state.encoder.named_parameters()}
-    loss = trainer._momentum_contrastive_loss(model, batch, outputs)
+    loss = trainer.loss.momentum_contrastive_loss(model, batch, outputs)
 
     # By hand: the twin after one EMA step, its features, and a two-way cross-entropy over [batch ; queue].
     online = dict(model.named_parameters())

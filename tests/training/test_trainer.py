@@ -18,6 +18,12 @@ from aesformer_hf.training import (
     AesformerTrainer,
     MomentumContrast,
 )
+from aesformer_hf.training.losses import (
+    LOSS_STATE_FILENAME,
+    AdaptationStageLoss,
+    MultimodalStageLoss,
+    StageLossOutput,
+)
 
 from .conftest import make_args, make_model
 
@@ -353,3 +359,106 @@ def test_vision_only_model_trains_stage_two(tmp_path, aesthetics, training_proce
     )
     trainer.train()
     assert trainer.momentum_contrast is None
+
+
+class _CountingAdaptationLoss(AdaptationStageLoss):
+    """A custom loss: stage 2's, plus a persistent count of its training calls that it also logs as a loss part."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("training_calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, model, inputs) -> StageLossOutput:
+        result = super().forward(model, inputs)
+        if model.training:
+            self.training_calls += 1
+        result.parts["training_calls"] = self.training_calls.float()
+        return result
+
+
+def test_a_loss_object_given_to_the_trainer_is_used(tmp_path, aesthetics, training_processor):
+    loss = _CountingAdaptationLoss()
+    trainer = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path, stage=ADAPTATION, max_steps=2, logging_steps=1),
+        train_dataset=aesthetics["train"],
+        eval_dataset=aesthetics["test"],
+        processing_class=training_processor,
+        loss=loss,
+    )
+    assert trainer.loss is loss
+    trainer.train()
+    assert int(loss.training_calls) == 2
+    logged = [entry["training_calls"] for entry in trainer.state.log_history if "training_calls" in entry]
+    assert logged == [1.0, 2.0]
+    metrics = trainer.evaluate()  # the loss's predictions
+    assert "eval_srcc" in metrics and int(loss.training_calls) == 2
+
+
+def test_a_plain_callable_returning_the_loss_trains(tmp_path, aesthetics, training_processor):
+    calls = []
+
+    def loss(model, inputs):
+        calls.append(model.training)
+        return model(pixel_values=inputs["pixel_values"], labels=inputs["labels"]).loss
+
+    trainer = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path, stage=ADAPTATION, max_steps=2),
+        train_dataset=aesthetics["train"],
+        processing_class=training_processor,
+        loss=loss,
+    )
+    trainer.train()
+    assert calls == [True, True] and np.isfinite(trainer.state.log_history[-1]["train_loss"])
+    assert trainer.momentum_contrast is None
+
+
+def test_the_state_of_a_custom_loss_is_checkpointed_and_resumed(tmp_path, aesthetics, training_processor):
+    def train(output_dir, resume=None):
+        loss = _CountingAdaptationLoss()
+        trainer = AesformerTrainer(
+            model=make_model(),
+            args=make_args(output_dir, stage=ADAPTATION, max_steps=4, save_strategy="steps", save_steps=2),
+            train_dataset=aesthetics["train"],
+            processing_class=training_processor,
+            loss=loss,
+        )
+        trainer.train(resume_from_checkpoint=resume)
+        return loss
+
+    assert int(train(tmp_path / "full").training_calls) == 4
+    assert (tmp_path / "full" / "checkpoint-2" / LOSS_STATE_FILENAME).is_file()
+    resumed = train(tmp_path / "resumed", resume=str(tmp_path / "full" / "checkpoint-2"))
+    assert int(resumed.training_calls) == 4  # 2 restored + 2 trained
+
+
+def test_a_given_multimodal_loss_owns_the_momentum_state(tmp_path, training_processor):
+    model = make_model()
+    loss = MultimodalStageLoss(model, contrastive_weight=0.1, queue_size=3)
+    trainer = AesformerTrainer(
+        model=model, args=make_args(tmp_path), processing_class=training_processor, loss=loss
+    )
+    assert trainer.momentum_contrast is loss.momentum_contrast and loss.momentum_contrast.queue_size == 3
+    assert loss.autocast is not None  # the momentum encoders follow the Trainer's mixed precision
+    default = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path, contrastive_weight=0.2),
+        processing_class=training_processor,
+    )
+    assert isinstance(default.loss, MultimodalStageLoss) and default.loss.contrastive_weight == 0.2
+    with pytest.raises(ValueError, match="made for stage 'multimodal'"):
+        AesformerTrainer(
+            model=make_model(),
+            args=make_args(tmp_path, stage=ADAPTATION),
+            processing_class=training_processor,
+            loss=loss,
+        )
+    with pytest.raises(ValueError, match="momentum_contrast"):
+        AesformerTrainer(
+            model=model,
+            args=make_args(tmp_path),
+            processing_class=training_processor,
+            loss=loss,
+            momentum_contrast=loss.momentum_contrast,
+        )
