@@ -1,12 +1,13 @@
 """`aesformer-hf convert-original`: the authors' released checkpoint -> a transformers folder.
 
 The library is `aesformer_hf.models.aesformer.convert_aesformer_original_to_hf`, imported only when the command
-runs. Its own `add_parser` (for `python -m` use of that file) defines the same options; a test keeps them equal.
+runs. The command itself lives here, outside the model folder that ships to the Hub as remote code.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -49,7 +50,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_convert_original(args: argparse.Namespace) -> int:
-    """Run `convert-original` (see `convert_aesformer_original_to_hf.run_convert_original`)."""
-    from ..models.aesformer.convert_aesformer_original_to_hf import run_convert_original as run
+    """`aesformer-hf convert-original`: 0 on success, 1 when the checkpoint or a setting is refused, 2 for a
+    missing checkpoint file or an output folder that may not be written (one line each)."""
+    from ..models.aesformer import convert_aesformer_original_to_hf as converter
 
-    return run(args)
+    overrides = {
+        name: getattr(args, name)
+        for name in ("score_min", "score_max", "label_threshold")
+        if getattr(args, name, None) is not None
+    }
+    try:
+        report = converter.convert_original_checkpoint(
+            args.checkpoint,
+            args.output,
+            tokenizer_path=args.tokenizer,
+            push_to_hub=args.push_to_hub,
+            text_num_attention_heads=args.text_num_heads,
+            overwrite=getattr(args, "overwrite", False),
+            **overrides,
+        )
+    except (FileNotFoundError, FileExistsError, PermissionError) as error:
+        print(f"convert-original: {error}", file=sys.stderr)
+        return 2
+    except (converter.OriginalCheckpointError, ValueError, RuntimeError) as error:
+        print(f"convert-original: {error}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0

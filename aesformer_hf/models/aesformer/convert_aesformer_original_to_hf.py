@@ -1,15 +1,17 @@
 """Convert the authors' released AesFormer checkpoint into an [`AesformerForAesthetic`] folder.
 
-The released `.pth` files hold the state dict of the original training class (DESIGN §4): a Swin in the
-Microsoft layout (`feature_vit.img_model.*`), a full BERT (`feature.bert_model.*`), the fusion layers
-(`vlmo_neck.layers.{i}.*`) saved a second time as `cross_encoder.{i}.*`, the multi-level neck, adapters and
-heads, plus the training-only momentum towers and queues. This module
+The released `.pth` files hold the state dict of the original training class
+(`Swin_Bert_vlmo_clip_mean_score_multi_features`): a Swin in the Microsoft layout (`feature_vit.img_model.*`), a
+full BERT (`feature.bert_model.*`), the fusion layers (`vlmo_neck.layers.{i}.*`) saved a second time as
+`cross_encoder.{i}.*`, the multi-level neck, adapters and heads, plus the training-only momentum towers and
+queues. This module
 
 * reads the file safely (`torch.load(weights_only=True)`), unwrapping `{"model": ...}` / `{"state_dict": ...}`
   and `module.` (DataParallel) prefixes;
 * infers the shape (Swin variant, BERT size, fusion layers, bins) from the tensor shapes alone;
-* maps every key, remapping the Swin with timm's own `checkpoint_filter_fn`, checks that the duplicated
-  tensors are equal before dropping them, and drops the training-only state;
+* maps every key by one table, from each key of the package's model to its released name (the Swin's patch
+  merging moves from the end of stage i-1 to the start of timm's stage i), checks that the duplicated tensors
+  are equal before dropping them, and drops the training-only state;
 * refuses, listing the key names, a checkpoint with unknown, missing or misshapen keys or unequal duplicates;
 * writes a `save_pretrained` folder (safetensors + config, and the processor when a tokenizer is given),
   reloads it with `AesformerForAesthetic.from_pretrained` and checks every weight against its source;
@@ -17,7 +19,7 @@ heads, plus the training-only momentum towers and queues. This module
   the output (`.<name>.converting-*`) and swapped in, so no file of the earlier model (an old tokenizer)
   survives, and a conversion that fails leaves the output as it was.
 
-Command line (wired into `aesformer-hf` by `aesformer_hf.cli`)::
+Command line (`aesformer_hf/commands/convert_original.py`, outside this Hub-shipped folder)::
 
     aesformer-hf convert-original aesformer_t.pth --output aesformer-t --tokenizer bert-base-cased/
 """
@@ -30,14 +32,12 @@ import os
 import re
 import secrets
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from timm.models.swin_transformer import checkpoint_filter_fn
 
 from .configuration_aesformer import SWIN_VARIANTS, AesformerConfig
 from .modeling_aesformer import AesformerForAesthetic
@@ -71,88 +71,100 @@ TRAINING_ONLY = {
     "queue_ptr": "contrastive queue pointer (training only)",
 }
 
-# Released (non-tower) names -> package names. `{i}` is a fusion layer index, `{p}` weight|bias.
-_FUSION_RULES = [
-    ("vlmo_neck.layers.{i}.sa.self.{qkv}.{p}", "model.fusion_layers.{i}.self_attention.{qkv}.{p}"),
-    ("vlmo_neck.layers.{i}.sa.output.dense.{p}", "model.fusion_layers.{i}.self_attention.output_dense.{p}"),
-    (
-        "vlmo_neck.layers.{i}.sa.output.LayerNorm.{p}",
-        "model.fusion_layers.{i}.self_attention.output_layer_norm.{p}",
-    ),
-]
-for _released, _expert in (("vl", "vision_language_expert"), ("v", "vision_expert")):
-    _FUSION_RULES += [
-        (
-            f"vlmo_neck.layers.{{i}}.intermediate_{_released}.dense.{{p}}",
-            f"model.fusion_layers.{{i}}.{_expert}.intermediate_dense.{{p}}",
-        ),
-        (
-            f"vlmo_neck.layers.{{i}}.output_{_released}.dense.{{p}}",
-            f"model.fusion_layers.{{i}}.{_expert}.output_dense.{{p}}",
-        ),
-        (
-            f"vlmo_neck.layers.{{i}}.output_{_released}.LayerNorm.{{p}}",
-            f"model.fusion_layers.{{i}}.{_expert}.output_layer_norm.{{p}}",
-        ),
-    ]
-
-_MODULE_RULES = {
-    # The T class names its neck Linears `stage*_linear`, the B class `stages*_linear` (see `_neck_sources`).
-    "feature_neck.stages1_linear": "model.neck.level1_linear",
-    "feature_neck.stages2_linear": "model.neck.level2_linear",
-    "proj": "model.image_projection",
-    "norm": "miaa_image_norm",
-    "norm_v": "viaa_norm",
-    "norm_cl": "contrastive_norm",
+# Package module -> released module, for everything outside the two towers. One table: the converter inverts it to
+# map released keys, and reads it as it is to name a missing key in the released layout.
+_FUSION_MODULES = {  # inside `model.fusion_layers.{i}.` -> inside `vlmo_neck.layers.{i}.`
+    "self_attention.query": "sa.self.query",
+    "self_attention.key": "sa.self.key",
+    "self_attention.value": "sa.self.value",
+    "self_attention.output_dense": "sa.output.dense",
+    "self_attention.output_layer_norm": "sa.output.LayerNorm",
+    "vision_language_expert.intermediate_dense": "intermediate_vl.dense",
+    "vision_language_expert.output_dense": "output_vl.dense",
+    "vision_language_expert.output_layer_norm": "output_vl.LayerNorm",
+    "vision_expert.intermediate_dense": "intermediate_v.dense",
+    "vision_expert.output_dense": "output_v.dense",
+    "vision_expert.output_layer_norm": "output_v.LayerNorm",
+}
+_MODULES = {
+    # The B class names its neck Linears `stages*_linear`, the T class `stage*_linear` (see `_NECK_T_SPELLING`).
+    "model.neck.level1_linear": "feature_neck.stages1_linear",
+    "model.neck.level2_linear": "feature_neck.stages2_linear",
+    "model.image_projection": "proj",
+    "miaa_image_norm": "norm",
+    "viaa_norm": "norm_v",
+    "contrastive_norm": "norm_cl",
     # The released heads are Sequential(Linear, ReLU, Linear, Softmax); the package's return logits.
-    "heads_vl_v.0": "miaa_image_head.dense",
-    "heads_vl_v.2": "miaa_image_head.out_proj",
-    "heads_vl_l.0": "miaa_text_head.dense",
-    "heads_vl_l.2": "miaa_text_head.out_proj",
-    "head_v.0": "viaa_head.dense",
-    "head_v.2": "viaa_head.out_proj",
-    **{f"adapter_{n}.0": f"model.neck.adapters.{n - 1}.down" for n in range(1, 5)},
-    **{f"adapter_{n}.2": f"model.neck.adapters.{n - 1}.up" for n in range(1, 5)},
+    "miaa_image_head.dense": "heads_vl_v.0",
+    "miaa_image_head.out_proj": "heads_vl_v.2",
+    "miaa_text_head.dense": "heads_vl_l.0",
+    "miaa_text_head.out_proj": "heads_vl_l.2",
+    "viaa_head.dense": "head_v.0",
+    "viaa_head.out_proj": "head_v.2",
+    **{f"model.neck.adapters.{n - 1}.down": f"adapter_{n}.0" for n in range(1, 5)},
+    **{f"model.neck.adapters.{n - 1}.up": f"adapter_{n}.2" for n in range(1, 5)},
 }
 _NECK_T_SPELLING = {
     "feature_neck.stage1_linear": "feature_neck.stages1_linear",
     "feature_neck.stage2_linear": "feature_neck.stages2_linear",
 }
-
-# `cross_encoder.{i}` is the BertLayer whose attention *is* `vlmo_neck.layers.{i}.sa` and whose feed-forward
-# *is* the VL expert: the same tensors saved under two names.
-_DUPLICATE_RULES = [
-    ("cross_encoder.{i}.attention.{rest}", "vlmo_neck.layers.{i}.sa.{rest}"),
-    ("cross_encoder.{i}.intermediate.{rest}", "vlmo_neck.layers.{i}.intermediate_vl.{rest}"),
-    ("cross_encoder.{i}.output.{rest}", "vlmo_neck.layers.{i}.output_vl.{rest}"),
-]
-
-_PLACEHOLDERS = {
-    "i": r"(?P<i>\d+)",
-    "p": r"(?P<p>weight|bias)",
-    "qkv": r"(?P<qkv>query|key|value)",
-    "rest": r"(?P<rest>.+)",
-}
+# `cross_encoder.{i}` is the BertLayer whose attention *is* `vlmo_neck.layers.{i}.sa` and whose feed-forward *is*
+# the VL expert: the same tensors saved under two names.
+_CROSS_ENCODER_PARTS = {"sa": "attention", "intermediate_vl": "intermediate", "output_vl": "output"}
 
 
-def _compile(template: str) -> re.Pattern:
-    pattern = re.escape(template)
-    for name, group in _PLACEHOLDERS.items():
-        pattern = pattern.replace(re.escape("{" + name + "}"), group)
-    return re.compile(pattern + r"\Z")
+def released_name(key: str) -> str:
+    """The released checkpoint's name of a key of [`AesformerForAesthetic`]'s state dict."""
+    if key.startswith(TIMM_PREFIX):
+        # timm merges patches at the start of stage i, the released Swin at the end of stage i-1.
+        rest = re.sub(
+            r"^layers\.(\d+)\.downsample",
+            lambda m: f"layers.{int(m.group(1)) - 1}.downsample",
+            key[len(TIMM_PREFIX) :],
+        )
+        return SWIN_PREFIX + rest
+    if key.startswith(TEXT_PREFIX):
+        return BERT_PREFIX + key[len(TEXT_PREFIX) :]
+    if key == "contrastive_temperature":
+        return "temp"
+    module, _, param = key.rpartition(".")
+    if fusion := re.fullmatch(r"model\.fusion_layers\.(\d+)\.(.+)", module):
+        layer, part = fusion.groups()
+        return f"vlmo_neck.layers.{layer}.{_FUSION_MODULES[part]}.{param}"
+    return f"{_MODULES[module]}.{param}"
 
 
-def _apply_rules(rules: list[tuple[re.Pattern, str]], key: str) -> str | None:
-    """The first rule whose pattern matches `key`, filled in with the matched parts; None if none matches."""
-    for pattern, template in rules:
-        if match := pattern.match(key):
-            return template.format(**match.groupdict())
-    return None
+def _cross_encoder_name(released: str) -> str | None:
+    """`vlmo_neck.layers.{i}.sa.*` / `*_vl.*` -> its `cross_encoder.{i}.*` copy; None for the vision expert."""
+    match = re.fullmatch(r"vlmo_neck\.layers\.(\d+)\.(sa|intermediate_vl|output_vl)\.(.+)", released)
+    if match is None:
+        return None
+    layer, part, rest = match.groups()
+    return f"cross_encoder.{layer}.{_CROSS_ENCODER_PARTS[part]}.{rest}"
 
 
-_FUSION_FORWARD = [(_compile(src), dst) for src, dst in _FUSION_RULES]
-_FUSION_BACKWARD = [(_compile(dst), src) for src, dst in _FUSION_RULES]
-_DUPLICATE_FORWARD = [(_compile(src), dst) for src, dst in _DUPLICATE_RULES]
+def _dropped_reason(key: str) -> str | None:
+    """Why a released key that the package does not keep is dropped; None for a key that is not one of them."""
+    if key.startswith(SWIN_PREFIX):
+        rest = key[len(SWIN_PREFIX) :]
+        if rest.startswith("head."):
+            return "Swin ImageNet classifier (unused)"
+        if rest.endswith(("relative_position_index", "attn_mask")):
+            return "Swin buffer (timm rebuilds it)"
+    elif key.startswith(BERT_PREFIX):
+        rest = key[len(BERT_PREFIX) :]
+        if rest.startswith("pooler."):
+            return "BERT pooler (unused: the text head reads the fused [CLS])"
+        if rest in ("embeddings.position_ids", "embeddings.token_type_ids"):
+            return "BERT buffer (rebuilt by BertModel)"
+    return next(
+        (
+            reason
+            for prefix, reason in TRAINING_ONLY.items()
+            if key == prefix.rstrip(".") or key.startswith(prefix)
+        ),
+        None,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -546,172 +558,69 @@ class _Plan:
     notes: list[str]
 
 
-def _expected_source(target: str) -> str:
-    """The released name of a package key (for 'missing' messages)."""
-    if target.startswith(TIMM_PREFIX):
-        rest = target[len(TIMM_PREFIX) :]
-        # timm merges patches at the start of stage i, the released Swin at the end of stage i-1.
-        rest = re.sub(
-            r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) - 1}.downsample", rest
-        )
-        return SWIN_PREFIX + rest
-    if target.startswith(TEXT_PREFIX):
-        return BERT_PREFIX + target[len(TEXT_PREFIX) :]
-    if source := _apply_rules(_FUSION_BACKWARD, target):
-        return source
-    if target == "contrastive_temperature":
-        return "temp"
-    module, _, param = target.rpartition(".")
-    for released, package in _MODULE_RULES.items():
-        if package == module:
-            t_spelling = next((t for t, b in _NECK_T_SPELLING.items() if b == released), None)
-            return f"{released}.{param}" + (f" (or {t_spelling}.{param})" if t_spelling else "")
-    return target
-
-
-def _swin_mapping(swin: dict[str, Any], reference_swin: torch.nn.Module) -> tuple[dict[str, str], list[str]]:
-    """Map the released Swin (keys without prefix) to timm's keys with timm's own `checkpoint_filter_fn`.
-
-    The filter returns the tensors it does not resample as the very same objects, so identity tells which
-    released key each timm key came from. A tensor the filter resampled had the wrong shape: it is returned
-    in the second list.
-    """
-    origin = {id(value): key for key, value in swin.items()}
-    to_filter = dict(swin)
-    # The filter recognises the Microsoft layout by this key alone. The released Swin always has that layout,
-    # so a checkpoint lacking the key must still be remapped as one (the key is then reported missing).
-    placeholder = torch.empty(0, device="meta")
-    to_filter.setdefault("layers.0.downsample.reduction.weight", placeholder)
-    filtered = checkpoint_filter_fn(to_filter, reference_swin)
-    mapped, resampled = {}, []
-    for key, value in filtered.items():
-        if value is placeholder:
-            continue
-        if id(value) in origin:
-            mapped[TIMM_PREFIX + key] = SWIN_PREFIX + origin[id(value)]
-        else:
-            resampled.append(key)
-    return mapped, resampled
-
-
 def map_original_keys(
     state_dict: Mapping[str, torch.Tensor], config: AesformerConfig, source: str = "the checkpoint"
 ) -> _Plan:
     """Decide the fate of every released key: mapped to a package key, dropped (with a reason) or a duplicate.
 
     Works on shapes only (tensors may live on the meta device). Raises [`OriginalCheckpointError`] listing every
-    unknown, missing and misshapen key. Duplicates are checked for equality by the caller.
+    unknown, missing and misshapen key by its released name. Duplicates are checked for equality by the caller.
     """
     with torch.device("meta"):
         reference = AesformerForAesthetic(config)
     expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    target_of = {released_name(key): key for key in expected}
+    copy_of = {copy: original for original in target_of if (copy := _cross_encoder_name(original))}
 
     mapped: dict[str, str] = {}
     dropped: dict[str, str] = {}
     duplicates: dict[str, str] = {}
     notes: list[str] = []
     unknown: list[str] = []
-    swin: dict[str, torch.Tensor] = {}
-    neck_t_spelling: dict[str, tuple[str, str]] = {}  # T-spelled key -> (B-spelled module, param)
-
     for key in state_dict:
-        if key.startswith(SWIN_PREFIX):
-            rest = key[len(SWIN_PREFIX) :]
-            if rest.startswith("head."):
-                dropped[key] = "Swin ImageNet classifier (unused)"
-            elif rest.endswith(("relative_position_index", "attn_mask")):
-                dropped[key] = "Swin buffer (timm rebuilds it)"
-            else:
-                swin[rest] = state_dict[key]
-            continue
-        if key.startswith(BERT_PREFIX):
-            rest = key[len(BERT_PREFIX) :]
-            if rest.startswith("pooler."):
-                dropped[key] = "BERT pooler (unused: the text head reads the fused [CLS])"
-            elif rest in ("embeddings.position_ids", "embeddings.token_type_ids"):
-                dropped[key] = "BERT buffer (rebuilt by BertModel)"
-            else:
-                mapped[TEXT_PREFIX + rest] = key
-            continue
-        if reason := next(
-            (r for prefix, r in TRAINING_ONLY.items() if key == prefix.rstrip(".") or key.startswith(prefix)),
-            None,
-        ):
-            dropped[key] = reason
-            continue
-        if key == "temp":
-            mapped["contrastive_temperature"] = key
-            continue
-        if original := _apply_rules(_DUPLICATE_FORWARD, key):
-            duplicates[key] = original
-            dropped[key] = "duplicate of the fusion layers (checked equal)"
-            continue
-        if target := _apply_rules(_FUSION_FORWARD, key):
-            mapped[target] = key
-            continue
         module, _, param = key.rpartition(".")
-        if module in _NECK_T_SPELLING and param in ("weight", "bias"):
-            neck_t_spelling[key] = (_NECK_T_SPELLING[module], param)
-            continue
-        if module in _MODULE_RULES and param in ("weight", "bias"):
-            mapped[f"{_MODULE_RULES[module]}.{param}"] = key
-            continue
-        unknown.append(key)
-
-    # The T class names its neck Linears `stage*_linear`; the released forward reads `stages*_linear`.
-    for t_key, (b_module, param) in neck_t_spelling.items():
-        b_key = f"{b_module}.{param}"
-        if b_key in state_dict:
-            dropped[t_key] = "superseded neck spelling (stages*_linear is what the released forward reads)"
-            same = tuple(state_dict[t_key].shape) == tuple(state_dict[b_key].shape)
-            notes.append(
-                f"both {t_key} and {b_key} present: used {b_key}" + ("" if same else " (shapes differ)")
-            )
+        if key in target_of:
+            mapped[target_of[key]] = key
+        elif key in copy_of:
+            duplicates[key] = copy_of[key]
+            dropped[key] = "duplicate of the fusion layers (checked equal)"
+        elif reason := _dropped_reason(key):
+            dropped[key] = reason
+        elif module in _NECK_T_SPELLING and param in ("weight", "bias"):
+            # The T class names its neck Linears `stage*_linear`; the released forward reads `stages*_linear`.
+            b_key = f"{_NECK_T_SPELLING[module]}.{param}"
+            if b_key in state_dict:
+                dropped[key] = "superseded neck spelling (stages*_linear is what the released forward reads)"
+                same = tuple(state_dict[key].shape) == tuple(state_dict[b_key].shape)
+                notes.append(
+                    f"both {key} and {b_key} present: used {b_key}" + ("" if same else " (shapes differ)")
+                )
+            else:
+                mapped[target_of[b_key]] = key
         else:
-            mapped[f"{_MODULE_RULES[b_module]}.{param}"] = t_key
-
-    swin_mapped, resampled = _swin_mapping(swin, reference.model.vision_model.timm_model)
-    mapped.update(swin_mapped)
-
-    misshapen = []
-    for timm_key in resampled:
-        released = _expected_source(TIMM_PREFIX + timm_key)
-        misshapen.append(
-            (released, tuple(state_dict[released].shape), expected.get(TIMM_PREFIX + timm_key, ()))
-        )
-    for target, key in list(mapped.items()):
-        if target not in expected:
             unknown.append(key)
-            del mapped[target]
-        elif tuple(state_dict[key].shape) != expected[target]:
-            misshapen.append((key, tuple(state_dict[key].shape), expected[target]))
-    missing = [_expected_source(t) for t in expected if t not in mapped]
 
+    misshapen = [
+        (key, tuple(state_dict[key].shape), expected[target])
+        for target, key in mapped.items()
+        if tuple(state_dict[key].shape) != expected[target]
+    ]
+    t_spelling = {b: t for t, b in _NECK_T_SPELLING.items()}
+    missing = []
+    for target in expected:
+        if target not in mapped:
+            name = released_name(target)
+            module, _, param = name.rpartition(".")
+            missing.append(name + (f" (or {t_spelling[module]}.{param})" if module in t_spelling else ""))
     # Duplicates are optional as a group, but a partial set means a damaged file.
     if duplicates:
-        for layer in range(config.fusion_layers):
-            for suffix in (
-                "attention.self.query",
-                "attention.self.key",
-                "attention.self.value",
-                "attention.output.dense",
-                "attention.output.LayerNorm",
-                "intermediate.dense",
-                "output.dense",
-                "output.LayerNorm",
-            ):
-                for param in ("weight", "bias"):
-                    name = f"cross_encoder.{layer}.{suffix}.{param}"
-                    if name not in state_dict:
-                        missing.append(name)
-        for duplicate, original in duplicates.items():
+        missing += [copy for copy in copy_of if copy not in state_dict]
+        misshapen += [
+            (copy, tuple(state_dict[copy].shape), tuple(state_dict[original].shape))
+            for copy, original in duplicates.items()
             # A duplicate of a missing key needs no message of its own: the key is listed as missing.
-            if original in state_dict and tuple(state_dict[duplicate].shape) != tuple(
-                state_dict[original].shape
-            ):
-                misshapen.append(
-                    (duplicate, tuple(state_dict[duplicate].shape), tuple(state_dict[original].shape))
-                )
+            if original in state_dict and tuple(state_dict[copy].shape) != tuple(state_dict[original].shape)
+        ]
     else:
         notes.append("no cross_encoder.* duplicates in the checkpoint: nothing to cross-check")
 
@@ -942,12 +851,9 @@ def _load_tokenizer(path: str | os.PathLike, vocab_size: int):
 def _save_processor(tokenizer, config: AesformerConfig, output_dir: str) -> str:
     image_size = (config.vision_config.model_args or {}).get("img_size", RELEASED_SWIN_DEFAULTS["img_size"])
     image_size = image_size[0] if isinstance(image_size, (list, tuple)) else int(image_size)
-    try:
-        from .image_processing_aesformer import AesformerImageProcessor
-        from .processing_aesformer import AesformerProcessor
-    except ImportError:  # the processor arrived after the converter; keep the tokenizer usable on its own
-        tokenizer.save_pretrained(output_dir)
-        return f"tokenizer only (AesformerProcessor unavailable), {len(tokenizer)} tokens"
+    from .image_processing_aesformer import AesformerImageProcessor
+    from .processing_aesformer import AesformerProcessor
+
     AesformerProcessor(AesformerImageProcessor(size=image_size), tokenizer).save_pretrained(output_dir)
     return f"AesformerProcessor ({image_size} px images, {len(tokenizer)}-token {type(tokenizer).__name__})"
 
@@ -962,87 +868,17 @@ def _upload_folder(folder: str, repo_id: str) -> None:
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------------
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `convert-original` on an `argparse` subparsers object."""
-    parser = subparsers.add_parser(
-        "convert-original",
-        help="convert the authors' released AesFormer checkpoint to a transformers folder",
-        description=(
-            "Convert the released AesFormer .pth (read with weights_only=True) into a save_pretrained folder, "
-            "verify the round trip, and optionally save the processor and push to the Hub."
-        ),
-    )
-    parser.add_argument("checkpoint", help="the released .pth file")
-    parser.add_argument("--output", required=True, help="folder to write")
-    parser.add_argument(
-        "--tokenizer", help="tokenizer folder, Hub id or BERT vocab.txt (saves an AesformerProcessor)"
-    )
-    parser.add_argument(
-        "--push-to-hub", metavar="ORG/NAME", help="upload the verified folder to this Hub repository"
-    )
-    parser.add_argument(
-        "--text-num-heads",
-        type=int,
-        help="BERT attention heads (not stored in weights; default width/64, 12 for 768)",
-    )
-    parser.add_argument("--score-min", type=float, help="value of the first bin (default 1)")
-    parser.add_argument(
-        "--score-max", type=float, help="value of the last bin (default: 10 for 10 bins, else the bin count)"
-    )
-    parser.add_argument(
-        "--label-threshold", type=float, help="mean score above which an image is 'high' (default 5)"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a non-empty --output model folder whole (written beside it, then swapped in)",
-    )
-    parser.set_defaults(func=run_convert_original)
-    return parser
-
-
-def run_convert_original(args: argparse.Namespace) -> int:
-    """`aesformer-hf convert-original`: 0 on success, 1 when the checkpoint or a setting is refused, 2 for a
-    missing checkpoint file or an output folder that may not be written (one line each)."""
-    overrides = {
-        name: getattr(args, name)
-        for name in ("score_min", "score_max", "label_threshold")
-        if getattr(args, name, None) is not None
-    }
-    try:
-        report = convert_original_checkpoint(
-            args.checkpoint,
-            args.output,
-            tokenizer_path=args.tokenizer,
-            push_to_hub=args.push_to_hub,
-            text_num_attention_heads=args.text_num_heads,
-            overwrite=getattr(args, "overwrite", False),
-            **overrides,
-        )
-    except (FileNotFoundError, FileExistsError, PermissionError) as error:
-        print(f"convert-original: {error}", file=sys.stderr)
-        return 2
-    except (OriginalCheckpointError, ValueError, RuntimeError) as error:
-        print(f"convert-original: {error}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
-
-
 __all__ = [
     "ConversionReport",
     "OriginalCheckpointError",
     "OutputExistsError",
-    "add_parser",
     "check_output_folder",
     "convert_original_checkpoint",
     "convert_original_state_dict",
     "infer_original_config",
     "load_original_checkpoint",
     "map_original_keys",
+    "released_name",
     "unwrap_state_dict",
     "verify_converted_folder",
 ]

@@ -1,4 +1,4 @@
-"""AesFormer image processors: the evaluation transform of DESIGN §2, on transformers' two backends.
+"""AesFormer image processors: the released models' evaluation transform, on transformers' two backends.
 
 Every image is resized (no crop: aesthetics depends on composition, so nothing is cut away) to `size` with bicubic
 resampling and normalised with the ImageNet mean and std. Inputs may be PIL images, numpy arrays or torch tensors, in

@@ -1,6 +1,6 @@
 """AesFormer: Swin + BERT + mixture-of-modality-experts fusion for image aesthetic assessment.
 
-Two paths share one network (DESIGN §2):
+Two paths share one network, the paper's MIAA and VIAA:
 
 * **MIAA** (image + comments): the last Swin level (49 tokens at 224 px, through `image_projection`
   when the Swin is wider than the fusion layers) is concatenated with BERT's comment tokens; the
@@ -260,7 +260,8 @@ class AesformerScoreHead(nn.Module):
 
 @dataclass
 class SwinLevels:
-    """The four Swin levels of DESIGN §2, each `(batch, height, width, channels)` (timm's NHWC layout)."""
+    """The four Swin levels the VIAA neck reads (L1..L3 right after each patch merging, before the next stage's
+    blocks; L4 the last stage's output), each `(batch, height, width, channels)` (timm's NHWC layout)."""
 
     level1: torch.Tensor
     level2: torch.Tensor
@@ -337,7 +338,7 @@ class AesformerPreTrainedModel(PreTrainedModel):
 
     def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs):
         super()._set_gradient_checkpointing(enable, *args, **kwargs)
-        # transformers does not reach into timm towers by itself (DESIGN §7).
+        # `gradient_checkpointing_enable()` does not call timm's `set_grad_checkpointing` by itself.
         for module in self.modules():
             if isinstance(module, TimmWrapperModel):
                 module.timm_model.set_grad_checkpointing(enable)

@@ -1,6 +1,6 @@
 """Build a new AesFormer from a pretrained timm Swin and a pretrained BERT (`from_vision_text_pretrained`).
 
-This is how the released models started training (DESIGN §2): the Swin and BERT towers carry their own
+This is how the released models started training: the Swin and BERT towers carry their own
 pretrained weights; fusion layer i is a copy of BERT layer `num_layers - fusion_layers + i` (its attention
 becomes the shared self-attention, its feed-forward block both the vision-language and the vision expert);
 the neck Linears, adapters, LayerNorms, heads and the contrastive temperature keep the model's documented

@@ -1,6 +1,6 @@
 """AesFormer processor: the image processor plus the BERT tokenizer for the users' comments.
 
-The comment text is the one the released models were trained on (DESIGN §2). The released training code
+The comment text is the one the released models were trained on. The released training code
 (`AVA_Comment_Dataset_bert.pre_caption` in the authors' `dataset.py`) read each image's comment cell from the
 authors' CSV, which is Python's `repr` of the image's list of comments (`['lovely light\\r\\n', 'tilted']`), and
 cleaned that string, in this order:

@@ -592,8 +592,10 @@ def test_unsafe_pickles_are_refused(tmp_path):
 
 
 def _cli(argv: list[str]) -> int:
+    from aesformer_hf.commands import convert_original
+
     parser = argparse.ArgumentParser(prog="aesformer-hf")
-    conv.add_parser(parser.add_subparsers(dest="command"))
+    convert_original.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 
