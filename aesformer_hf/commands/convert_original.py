@@ -64,7 +64,6 @@ def run_convert_original(args: argparse.Namespace) -> int:
             args.checkpoint,
             args.output,
             tokenizer_path=args.tokenizer,
-            push_to_hub=args.push_to_hub,
             text_num_attention_heads=args.text_num_heads,
             overwrite=getattr(args, "overwrite", False),
             **overrides,
@@ -75,5 +74,23 @@ def run_convert_original(args: argparse.Namespace) -> int:
     except (converter.OriginalCheckpointError, ValueError, RuntimeError) as error:
         print(f"convert-original: {error}", file=sys.stderr)
         return 1
+    if args.push_to_hub:
+        from ..hub.remote_code import complete_for_hub
+
+        # The Hub repo gets the pipeline and the base model's AutoModel entry too, so that it loads with
+        # `trust_remote_code=True` where aesformer_hf is not installed.
+        complete_for_hub(args.output)
+        _upload_folder(args.output, args.push_to_hub)
+        report.pushed_to = args.push_to_hub
     print(report.summary())
     return 0
+
+
+def _upload_folder(folder: str, repo_id: str) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    api.upload_folder(
+        repo_id=repo_id, folder_path=folder, commit_message="Convert the released AesFormer checkpoint"
+    )

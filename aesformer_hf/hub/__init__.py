@@ -16,6 +16,7 @@ from .model_card import (
 from .remote_code import (
     RemoteCodeError,
     check_remote_code_folder,
+    complete_for_hub,
     push_model_to_hub,
     remote_code_problems,
     save_for_hub,
@@ -29,6 +30,7 @@ __all__ = [
     "build_model_card",
     "canonical_dataset_name",
     "check_remote_code_folder",
+    "complete_for_hub",
     "push_model_to_hub",
     "remote_code_problems",
     "save_for_hub",

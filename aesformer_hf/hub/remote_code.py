@@ -11,9 +11,10 @@ A folder (or Hub repo) loads where this package is not installed when it holds:
 
 `import aesformer_hf` registers the classes for remote code, so `model.save_pretrained` and
 `processor.save_pretrained` write their code and `auto_map` entries: what transformers writes, no more (the model's
-own Auto class only, no pipeline). [`save_for_hub`] / [`push_model_to_hub`] add the rest explicitly: the base
-model's `AutoModel` entry, the pipeline file and `custom_pipelines` (as transformers' `Pipeline.save_pretrained`
-writes them), and the model card; then they check the folder, before anything is uploaded.
+own Auto class only, no pipeline). [`complete_for_hub`] adds the rest explicitly: the base model's `AutoModel`
+entry, the pipeline file and `custom_pipelines` (as transformers' `Pipeline.save_pretrained` writes them).
+[`save_for_hub`] / [`push_model_to_hub`] save model and processor, complete the folder, add the model card and
+check the result, before anything is uploaded.
 """
 
 from __future__ import annotations
@@ -186,17 +187,28 @@ def pipeline_entry() -> tuple[type, dict[str, Any]]:
     return pipeline_class, entry
 
 
-def _add_pipeline_and_base_model(model, folder: Path) -> None:
-    """Complete a folder `model.save_pretrained` wrote: the pipeline file (and the sibling files it imports),
-    `custom_pipelines`, and the `AutoModel` entry of the base model (transformers writes only the saved class's)."""
-    config_path = folder / "config.json"
-    config = _read_json(config_path)
+def complete_for_hub(folder: str | os.PathLike) -> None:
+    """Add to a folder that `AesformerForAesthetic.save_pretrained` wrote what transformers does not write there:
+    the pipeline file (and the sibling files it imports) with its `custom_pipelines` entry, as
+    `Pipeline.save_pretrained` writes them, and the base model's `AutoModel` entry (`save_pretrained` writes only
+    the saved class's).
+
+    Used by [`save_for_hub`], by `AesformerTrainer` (its saves, and so `push_to_hub`) and by `aesformer-hf
+    convert-original --push-to-hub`. A folder without the model's code (no `auto_map`) is left as it is: it would
+    not load as remote code anyway ([`check_remote_code_folder`] says why).
+    """
+    import aesformer_hf
+
+    config_path = Path(folder) / "config.json"
+    config = _read_json(config_path) if config_path.is_file() else {}
+    auto_map = config.get("auto_map")
+    if not auto_map:
+        return
     pipeline_class, entry = pipeline_entry()
     custom_object_save(pipeline_class, folder)
     config["custom_pipelines"] = {PIPELINE_TASK: entry}
-    base_class = type(model.base_model)
-    auto_map = config.get("auto_map")
-    if auto_map and base_class is not type(model) and getattr(base_class, "_auto_class", None):
+    base_class = aesformer_hf.AesformerModel
+    if base_class._auto_class:
         auto_map[base_class._auto_class] = f"{base_class.__module__.rsplit('.', 1)[-1]}.{base_class.__name__}"
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -223,7 +235,7 @@ def save_for_hub(model, processor, save_directory: str | os.PathLike, card: Card
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    _add_pipeline_and_base_model(model, folder)
+    complete_for_hub(folder)
     _write_card(card, folder)
     check_remote_code_folder(folder)
     return folder
@@ -269,6 +281,7 @@ __all__ = [
     "PIPELINE_TASK",
     "RemoteCodeError",
     "check_remote_code_folder",
+    "complete_for_hub",
     "pipeline_entry",
     "push_model_to_hub",
     "remote_code_problems",

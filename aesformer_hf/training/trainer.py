@@ -320,6 +320,16 @@ class AesformerTrainer(Trainer):
             save_loss_state(folder)
         super()._save_checkpoint(model, trial)
 
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """`Trainer._save`, completed for the Hub (`aesformer_hf.hub.complete_for_hub`: the pipeline and the base
+        model's `AutoModel` entry), so that a folder the Trainer saves or pushes (`push_to_hub`) loads with
+        `pipeline("image-aesthetics", model=..., trust_remote_code=True)` where aesformer_hf is not installed."""
+        super()._save(output_dir, state_dict=state_dict)
+        if self.args.should_save:
+            from ..hub.remote_code import complete_for_hub
+
+            complete_for_hub(output_dir if output_dir is not None else self.args.output_dir)
+
     def latest_eval_metrics(self) -> dict[str, float]:
         """The last evaluation's metrics from the log history (`eval_` prefixes kept), or `{}`."""
         for entry in reversed(self.state.log_history):

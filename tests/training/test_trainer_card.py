@@ -53,3 +53,24 @@ def test_push_to_hub_arguments_and_trainer_sections_reach_the_aesformer_card(
     assert measured["spearmanr"] == round(metrics["eval_srcc"], 6)
     for section in ("## Training hyperparameters", "## Framework versions", "learning_rate: 0.001"):
         assert section in card.text, section
+
+
+def test_saved_folder_loads_as_remote_code_with_the_pipeline(tmp_path, training_processor):
+    """What the Trainer saves (and so `push_to_hub` uploads) holds the pipeline and the base model's AutoModel."""
+    import json
+
+    trainer = AesformerTrainer(
+        model=make_model(),
+        args=make_args(tmp_path / "run", stage=ADAPTATION),
+        processing_class=training_processor,
+    )
+    trainer.save_model(tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_aesformer.AesformerModel"
+    assert (
+        config["custom_pipelines"]["image-aesthetics"]["impl"] == "pipeline_aesformer.ImageAestheticsPipeline"
+    )
+    assert (tmp_path / "model" / "pipeline_aesformer.py").is_file()
+    from aesformer_hf.hub import remote_code_problems
+
+    assert remote_code_problems(tmp_path / "model") == []

@@ -690,7 +690,6 @@ def convert_original_checkpoint(
     path: str | os.PathLike,
     output_dir: str | os.PathLike,
     tokenizer_path: str | os.PathLike | None = None,
-    push_to_hub: str | None = None,
     *,
     text_num_attention_heads: int | None = None,
     overwrite: bool = False,
@@ -703,7 +702,6 @@ def convert_original_checkpoint(
         output_dir: folder to write (`model.safetensors`, `config.json`, and the processor files with a tokenizer).
         tokenizer_path: a tokenizer folder or Hub id (read with `AutoTokenizer`) or a BERT `vocab.txt` file.
             Its vocabulary must have the checkpoint's size; an [`AesformerProcessor`] is then saved too.
-        push_to_hub: `org/name` to upload the verified folder to.
         text_num_attention_heads, config_overrides: see [`convert_original_state_dict`].
         overwrite: replace `output_dir` when it is a non-empty model folder (else [`OutputExistsError`]). The
             new folder is written and verified beside it, then swapped in whole: no earlier file survives.
@@ -735,9 +733,6 @@ def convert_original_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     report.output_dir = output_dir
-    if push_to_hub:
-        _upload_folder(output_dir, push_to_hub)
-        report.pushed_to = push_to_hub
     return report
 
 
@@ -856,16 +851,6 @@ def _save_processor(tokenizer, config: AesformerConfig, output_dir: str) -> str:
 
     AesformerProcessor(AesformerImageProcessor(size=image_size), tokenizer).save_pretrained(output_dir)
     return f"AesformerProcessor ({image_size} px images, {len(tokenizer)}-token {type(tokenizer).__name__})"
-
-
-def _upload_folder(folder: str, repo_id: str) -> None:
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, exist_ok=True)
-    api.upload_folder(
-        repo_id=repo_id, folder_path=folder, commit_message="Convert the released AesFormer checkpoint"
-    )
 
 
 __all__ = [

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset as TorchDataset
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
+from .checkpoint_keys_aesformer import require_matching_checkpoint
 from .image_utils_aesformer import ImageLoadError, load_image
 from .processing_aesformer import (
     MAX_COMMENT_WORDS,
@@ -112,6 +113,8 @@ class ImageAestheticsPipeline(Pipeline):
         on_error: `"raise"` (default) raises `ImageLoadError("<source>: <reason>")` for an image that cannot be
             read; `"skip"` puts `{"error": "<source>: <reason>"}` in its place and rates the others.
         timeout: seconds for fetching a URL.
+        allow_partial_weights (at `pipeline(...)` only): rate even when the model's checkpoint leaves weights
+            missing or holds unexpected ones (by default a ValueError naming them).
 
     `score` is on the model's scale (1..10 on AVA), `distribution` has `num_bins` probabilities, `label` is
     `"high"` or `"low"`, `mode` is `"multimodal"` or `"vision"`.
@@ -124,6 +127,13 @@ class ImageAestheticsPipeline(Pipeline):
     # image processor's remote code there, ask on stdin whether to run it (15 s before giving up).
     _load_video_processor = False
     _load_tokenizer = None  # vision-only models ship no tokenizer
+
+    def __init__(self, *args, allow_partial_weights: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The Auto loader only warns about weights it could not place; rating with random heads must not pass
+        # silently. `allow_partial_weights=True` keeps transformers' behaviour.
+        if not allow_partial_weights:
+            require_matching_checkpoint(self.model, "the image-aesthetics pipeline's AesFormer")
 
     def _sanitize_parameters(self, timeout=None, fast_decode=None, on_error=None, **unknown):
         if unknown:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import pickle
 import re
@@ -602,8 +603,12 @@ def _cli(argv: list[str]) -> int:
 
 def test_command_line_converts_and_pushes(released_file, tmp_path, capsys, monkeypatch):
     path, _ = released_file
+    from aesformer_hf.commands import convert_original
+
     pushed = []
-    monkeypatch.setattr(conv, "_upload_folder", lambda folder, repo: pushed.append((folder, repo)))
+    monkeypatch.setattr(
+        convert_original, "_upload_folder", lambda folder, repo: pushed.append((folder, repo))
+    )
     out = tmp_path / "cli"
     code = _cli(
         [
@@ -624,6 +629,10 @@ def test_command_line_converts_and_pushes(released_file, tmp_path, capsys, monke
     assert "mapped" in printed and "tensors equal their source" in printed and "me/aesformer-b" in printed
     assert pushed == [(str(out), "me/aesformer-b")]
     assert AesformerConfig.from_pretrained(out).label_threshold == 6.0
+    # What is pushed loads as remote code: the pipeline and the base model's AutoModel entry are there.
+    config = json.loads((out / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_aesformer.AesformerModel"
+    assert "image-aesthetics" in config["custom_pipelines"] and (out / "pipeline_aesformer.py").is_file()
 
 
 def test_command_line_refusal_lists_keys(released_file, tmp_path, capsys):
