@@ -14,12 +14,11 @@ import sys
 
 __version__ = "0.1.0"
 
-PIPELINE_TASK = "image-aesthetics"
-
 
 # Public name -> the module defining it, imported by `_register`.
 _EXPORTS = {
     "AesformerConfig": "models.aesformer.configuration_aesformer",
+    "PIPELINE_TASK": "models.aesformer.configuration_aesformer",
     "AesformerImageProcessor": "models.aesformer.image_processing_aesformer",
     "AesformerImageProcessorFast": "models.aesformer.image_processing_aesformer",
     "AesformerAestheticOutput": "models.aesformer.modeling_aesformer",
@@ -61,6 +60,7 @@ def _register() -> None:
     AesformerForAesthetic, AesformerProcessor = names["AesformerForAesthetic"], names["AesformerProcessor"]
     AesformerImageProcessor = names["AesformerImageProcessor"]
     AesformerImageProcessorFast = names["AesformerImageProcessorFast"]
+    PIPELINE_TASK = names["PIPELINE_TASK"]
 
     AutoConfig.register(AesformerConfig.model_type, AesformerConfig, exist_ok=True)
     AutoModel.register(AesformerConfig, AesformerModel, exist_ok=True)

@@ -25,8 +25,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .models.aesformer.configuration_aesformer import MULTIMODAL_MODE, PAPER_MODE_NAMES, VISION_MODE
+
 FORMATS = ("onnx", "pt2")
-MODES = ("vision", "multimodal")
+MODES = (VISION_MODE, MULTIMODAL_MODE)
 OUTPUT_NAMES = ("logits", "distribution", "score", "label")
 EXPORT_CONFIG_NAME = "export_config.json"
 # The outputs of an exported file and of the eager model agree to this (float32, the same arithmetic).
@@ -54,14 +56,16 @@ class AestheticsExportModule(nn.Module):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.mode == "vision":
+        if self.mode == VISION_MODE:
             out = self.model(pixel_values=pixel_values)
         else:
             out = self.model(pixel_values=pixel_values, input_ids=input_ids, attention_mask=attention_mask)
         return out.logits, out.distribution, out.score, out.label
 
     def input_names(self) -> list[str]:
-        return ["pixel_values"] if self.mode == "vision" else ["pixel_values", "input_ids", "attention_mask"]
+        return (
+            ["pixel_values"] if self.mode == VISION_MODE else ["pixel_values", "input_ids", "attention_mask"]
+        )
 
 
 def example_inputs(
@@ -71,7 +75,7 @@ def example_inputs(
     height, width = model.model.image_size
     generator = torch.Generator().manual_seed(0)
     pixel_values = torch.randn(batch, 3, height, width, generator=generator)
-    if mode == "vision":
+    if mode == VISION_MODE:
         return (pixel_values,)
     vocab = model.config.text_config.vocab_size
     input_ids = torch.randint(5, vocab, (batch, text_tokens), generator=generator)
@@ -84,7 +88,7 @@ def dynamic_shapes(model: nn.Module, mode: str) -> dict[str, dict[int, torch.exp
     """A dynamic batch for every input and, in MIAA, a dynamic text length up to BERT's positions."""
     batch = torch.export.Dim("batch", min=1, max=65536)
     shapes = {"pixel_values": {0: batch}}
-    if mode == "multimodal":
+    if mode == MULTIMODAL_MODE:
         positions = model.config.text_config.max_position_embeddings
         tokens = torch.export.Dim("text_tokens", min=3, max=positions)
         shapes["input_ids"] = shapes["attention_mask"] = {0: batch, 1: tokens}
@@ -103,8 +107,8 @@ class ExportReport:
 
     def summary(self) -> str:
         return (
-            f"Exported {self.mode} ({'VIAA' if self.mode == 'vision' else 'MIAA'}) to {self.path} ({self.format}, "
-            f"dynamic batch{'' if self.mode == 'vision' else ' and text length'}); checked against eager PyTorch at "
+            f"Exported {self.mode} ({PAPER_MODE_NAMES[self.mode]}) to {self.path} ({self.format}, "
+            f"dynamic batch{'' if self.mode == VISION_MODE else ' and text length'}); checked against eager PyTorch at "
             f"batch {', '.join(map(str, self.checked_batches))}: max |difference| {self.max_difference:.2e}"
         )
 
@@ -168,7 +172,7 @@ def export_model(
     model: nn.Module,
     output_dir: str | os.PathLike,
     format: str = "onnx",
-    mode: str = "vision",
+    mode: str = VISION_MODE,
     processor=None,
 ) -> ExportReport:
     """Export `model` (an `AesformerForAesthetic`) to `output_dir` and check the file against eager PyTorch.
@@ -187,7 +191,7 @@ def export_model(
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}.")
-    if mode == "multimodal" and model.config.is_vision_only:
+    if mode == MULTIMODAL_MODE and model.config.is_vision_only:
         raise ValueError("This model is vision-only (no comment tower): export it with mode='vision'.")
     if format == "onnx":
         require_onnx(runtime=True)
@@ -230,9 +234,9 @@ def _save_preprocessing(model: nn.Module, mode: str, processor, output_dir: Path
     height, width = model.model.image_size
     if processor is None:
         processor = AesformerImageProcessor(size=height)
-    if mode == "vision" and hasattr(processor, "image_processor"):
+    if mode == VISION_MODE and hasattr(processor, "image_processor"):
         processor = processor.image_processor  # no tokenizer needed without comments
-    if mode == "multimodal" and not hasattr(processor, "tokenizer"):
+    if mode == MULTIMODAL_MODE and not hasattr(processor, "tokenizer"):
         raise ValueError("MIAA export needs the processor with its tokenizer (an AesformerProcessor).")
     processor.save_pretrained(output_dir)
     image_processor = getattr(processor, "image_processor", processor)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from .models.aesformer.configuration_aesformer import MULTIMODAL_MODE, VISION_MODE
 from .models.aesformer.image_utils_aesformer import ImageLoadError, load_image
 from .models.aesformer.pipeline_aesformer import FAST_DECODE_FACTOR
 from .models.aesformer.processing_aesformer import (
@@ -39,7 +40,6 @@ from .scoring_output import FILES_LAYOUT, OutputLayout, display_text, result_row
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jfif"}
 )
-MIAA_MODE, VIAA_MODE = "multimodal", "vision"
 
 
 # -- inputs ----------------------------------------------------------------------------------------------------
@@ -435,7 +435,7 @@ class Rater:
 
     def _run(self, records: list[dict], mode: str) -> list[dict]:
         batch = {"pixel_values": torch.stack([r["pixel_values"] for r in records])}
-        if mode == MIAA_MODE:
+        if mode == MULTIMODAL_MODE:
             batch.update(self.tokenizer.pad([r["text"] for r in records], padding=True, return_tensors="pt"))
         batch = {name: value.to(self.device) for name, value in batch.items()}
         with (
@@ -455,9 +455,11 @@ class Rater:
         """Output rows for `records`, in their order."""
         results: dict[int, dict] = {}
         errors: dict[int, str] = {i: r["error"] for i, r in enumerate(records) if "error" in r}
-        for mode in (MIAA_MODE, VIAA_MODE):
+        for mode in (MULTIMODAL_MODE, VISION_MODE):
             chosen = [
-                i for i, r in enumerate(records) if i not in errors and ("text" in r) == (mode == MIAA_MODE)
+                i
+                for i, r in enumerate(records)
+                if i not in errors and ("text" in r) == (mode == MULTIMODAL_MODE)
             ]
             if not chosen:
                 continue

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+# `aesformer_hf.exporting.MODES`, the configuration's mode names (a test keeps them equal): this parser is built
+# for `--help` without importing torch.
+EXPORT_MODES = ("vision", "multimodal")
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -21,8 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="file format")
     parser.add_argument(
         "--mode",
-        choices=("vision", "multimodal"),
-        default="vision",
+        choices=EXPORT_MODES,
+        default=EXPORT_MODES[0],
         help="vision: image only (VIAA); multimodal: image + comments (MIAA)",
     )
     parser.add_argument(
@@ -46,11 +50,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     try:
         from ..exporting import export_model, require_onnx
+        from ..models.aesformer.configuration_aesformer import VISION_MODE
 
         if args.format == "onnx":
             require_onnx(runtime=True)
         model = load_aesthetics_model(
-            args.model, vision_only=args.mode == "vision", allow_partial=args.allow_partial_weights
+            args.model, vision_only=args.mode == VISION_MODE, allow_partial=args.allow_partial_weights
         )
         processor = load_processor(args.model, trust_remote_code=args.trust_remote_code)
         report = export_model(model, args.output, format=args.format, mode=args.mode, processor=processor)

@@ -6,21 +6,46 @@
 training the scale of any dataset built here, however it was loaded back.
 """
 
-from aesformer_hf.data.ava import AVA_FEATURES, read_ava, read_ava_comments
-from aesformer_hf.data.jas import JAS_FEATURES, read_jas
-from aesformer_hf.data.photonet import PHOTONET_FEATURES, read_photonet
-from aesformer_hf.data.prepare import PreparedDataset, build_dataset, prepare_dataset
-from aesformer_hf.data.push import push_dataset_folder
-from aesformer_hf.data.report import BuildReport, ReportEntry
-from aesformer_hf.data.schema import (
-    AVA_SPEC,
-    DATASET_SPECS,
-    JAS_SPEC,
-    PHOTONET_SPEC,
-    AestheticDatasetSpec,
-    get_dataset_spec,
-)
-from aesformer_hf.data.source import DatasetSource, ImageRecord
+import importlib
+
+# Public name -> the module defining it. Imported on first use, so that a module reading one fact
+# (`aesformer_hf.data.schema`, e.g. the model cards) does not import every builder and `datasets`.
+_EXPORTS = {
+    "AVA_FEATURES": "ava",
+    "read_ava": "ava",
+    "read_ava_comments": "ava",
+    "JAS_FEATURES": "jas",
+    "read_jas": "jas",
+    "PHOTONET_FEATURES": "photonet",
+    "read_photonet": "photonet",
+    "PreparedDataset": "prepare",
+    "build_dataset": "prepare",
+    "prepare_dataset": "prepare",
+    "push_dataset_folder": "push",
+    "BuildReport": "report",
+    "ReportEntry": "report",
+    "AVA_SPEC": "schema",
+    "DATASET_SPECS": "schema",
+    "JAS_SPEC": "schema",
+    "PHOTONET_SPEC": "schema",
+    "AestheticDatasetSpec": "schema",
+    "get_dataset_spec": "schema",
+    "DatasetSource": "source",
+    "ImageRecord": "source",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "AVA_FEATURES",

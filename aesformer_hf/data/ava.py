@@ -41,19 +41,17 @@ from pathlib import Path
 
 from datasets import Value
 
-from aesformer_hf.data.images import ImageIndex, image_roots
+from aesformer_hf.data.builder import DatasetBuilder, splits_named_by_files
 from aesformer_hf.data.report import BuildReport
-from aesformer_hf.data.schema import AVA_SPEC, build_features, parse_count, targets_from_votes
-from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord, group_by_split
-from aesformer_hf.data.splits import (
-    TEST,
-    TRAIN,
-    carve_validation,
-    read_id_list,
-    seeded_split,
-    split_file_order,
-    split_name_from_file,
+from aesformer_hf.data.schema import (
+    AVA_SPEC,
+    DATASET_FACTS,
+    build_features,
+    parse_count,
+    targets_from_votes,
 )
+from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord
+from aesformer_hf.data.splits import split_file_order, split_name_from_file
 from aesformer_hf.data.text import (
     comment_lines,
     decode_with_fallback,
@@ -85,16 +83,8 @@ AVA_DESCRIPTION = DatasetDescription(
     homepage="https://github.com/imfing/ava_downloader (AVA.txt, tags, challenges, image lists)",
     license_name="ava-no-redistribution",
     license_link="https://github.com/imfing/ava_downloader",
-    license_notice=(
-        'The AVA README says: "Rights to all images are retained by the photographers/dpchallenge ... '
-        'refrain from redistributing images or data." The comments are not public either.'
-    ),
-    citation="""@inproceedings{murray2012ava,
-  title={AVA: A large-scale database for aesthetic visual analysis},
-  author={Murray, Naila and Marchesotti, Luca and Perronnin, Florent},
-  booktitle={CVPR},
-  year={2012}
-}""",
+    license_notice=DATASET_FACTS["ava"].licence,
+    citation=DATASET_FACTS["ava"].citation,
     column_notes={
         "votes": "votes for the ratings 1..10",
         "tag1_id": "first semantic tag id (1..66; 0 = none)",
@@ -113,6 +103,16 @@ _TEST_LISTS = ("generic_test.jpgl", "aesthetics_image_lists/generic_test.jpgl")
 EXPECTED_LAYOUT = (
     "expected DIR/AVA.txt (or DIR/AVA_dataset/AVA.txt, or CSVs with columns image_id,score2..score11), "
     "optional tags.txt, challenges.txt, aesthetics_image_lists/generic_test.jpgl, and images under DIR/images/"
+)
+AVA_BUILDER = DatasetBuilder(
+    AVA_SPEC,
+    AVA_FEATURES,
+    AVA_DESCRIPTION,
+    EXPECTED_LAYOUT,
+    image_folders=_IMAGE_FOLDERS,
+    splits_named_by="the label CSV file names",
+    no_split="expected aesthetics_image_lists/generic_test.jpgl (the standard test ids), a --split-file with "
+    "test ids, or a --test-fraction for a seeded random split",
 )
 
 
@@ -360,11 +360,8 @@ def read_ava(
 
     Rows with malformed lines, no votes or an id seen before are skipped and reported.
     """
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"AVA data dir not found: {data_dir} ({EXPECTED_LAYOUT})")
-    report = BuildReport()
-    notes: list[str] = []
+    build = AVA_BUILDER.start(data_dir)
+    data_dir, report, notes = build.data_dir, build.report, build.notes
     labels, label_files = _read_labels(data_dir, report)
     notes.append(f"labels from {label_files}")
 
@@ -385,11 +382,7 @@ def read_ava(
     records: dict[str, ImageRecord] = {}
     record_split: dict[str, str | None] = {}
     for label in labels:
-        if label.image_id in records:
-            first = records[label.image_id].location
-            report.skip(
-                label.image_id, "duplicate_id", f"id already on {first}; kept the first", label.location
-            )
+        if not build.keep_first(records, label.image_id, label.location):
             continue
         try:
             distribution, score, binary = targets_from_votes(label.votes, AVA_SPEC)
@@ -424,51 +417,13 @@ def read_ava(
         if orphans:
             notes.append(f"comments for {orphans:,} ids without a label row were not used")
 
-    assignment = _assign_splits(
-        data_dir, records, record_split, split_file, test_fraction, seed, report, notes
+    assignment = build.assign_splits(
+        records,
+        split_file,
+        test_fraction,
+        validation_fraction,
+        seed,
+        named=splits_named_by_files(record_split),
+        test_list=_find(data_dir, _TEST_LISTS),
     )
-    carve_validation(assignment, validation_fraction, seed, notes, "the labels")
-
-    return DatasetSource(
-        spec=AVA_SPEC,
-        features=AVA_FEATURES,
-        splits=group_by_split(records, assignment),
-        images=ImageIndex(image_roots(data_dir, images_dir, _IMAGE_FOLDERS)),
-        description=AVA_DESCRIPTION,
-        report=report,
-        notes=notes,
-    )
-
-
-def _assign_splits(
-    data_dir, records, record_split, split_file, test_fraction, seed, report, notes
-) -> dict[str, str]:
-    if split_file is None and all(split is not None for split in record_split.values()) and record_split:
-        notes.append("splits from the label CSV file names")
-        return dict(record_split)
-    test_list = Path(split_file) if split_file is not None else _find(data_dir, _TEST_LISTS)
-    if split_file is not None and not test_list.is_file():
-        raise FileNotFoundError(
-            f"split file not found: {split_file} (expected a list of test image ids, one per line)"
-        )
-    if test_list is not None:
-        test_ids = read_id_list(test_list)
-        notes.append(
-            f"test split: the {len(set(test_ids)):,} ids of {test_list.name}; train: every other row"
-        )
-        for image_id in dict.fromkeys(test_ids):
-            if image_id not in records:
-                report.warn(
-                    image_id,
-                    "split_id_without_label",
-                    f"listed in {test_list.name} but has no usable label row",
-                )
-        test_set = set(test_ids)
-        return {image_id: TEST if image_id in test_set else TRAIN for image_id in records}
-    if test_fraction is None:
-        raise FileNotFoundError(
-            f"no split for AVA in {data_dir}: expected aesthetics_image_lists/generic_test.jpgl (the standard "
-            "test ids), a --split-file with test ids, or a --test-fraction for a seeded random split"
-        )
-    notes.append(f"test: seeded random {test_fraction:.0%} of the rows (seed {seed})")
-    return seeded_split(records, {TEST: test_fraction}, seed)
+    return build.finish(records, assignment, images_dir)

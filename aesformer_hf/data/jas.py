@@ -27,17 +27,11 @@ from pathlib import Path
 
 from datasets import Value
 
-from aesformer_hf.data.images import ImageIndex, image_roots
+from aesformer_hf.data.builder import DatasetBuilder
 from aesformer_hf.data.report import BuildReport
-from aesformer_hf.data.schema import JAS_SPEC, build_features, label_from_score
+from aesformer_hf.data.schema import DATASET_FACTS, JAS_SPEC, build_features, label_from_score
 from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord
-from aesformer_hf.data.splits import (
-    SPLIT_ORDER,
-    TEST,
-    carve_validation,
-    seeded_split,
-    split_name_from_file,
-)
+from aesformer_hf.data.splits import SPLIT_ORDER, split_name_from_file
 from aesformer_hf.data.text import read_csv_rows, read_text
 
 JAS_FEATURES = build_features(
@@ -67,13 +61,8 @@ JAS_DESCRIPTION = DatasetDescription(
     homepage="JenAesthetics (Amirshahi et al.); split as in fei-aiart/ReLIC data/JAS",
     license_name="jenaesthetics-no-redistribution",
     license_link="https://github.com/fei-aiart/ReLIC",
-    license_notice='The JAS Readme says: "Please do not re-distribute the image data."',
-    citation="""@article{amirshahi2015jenaesthetics,
-  title={JenAesthetics subjective dataset: analyzing paintings by subjective scores},
-  author={Amirshahi, Seyed Ali and Hayn-Leichsenring, Gregor U. and Denzler, Joachim and Redies, Christoph},
-  booktitle={ECCV Workshops},
-  year={2015}
-}""",
+    license_notice=DATASET_FACTS["jas"].licence,
+    citation=DATASET_FACTS["jas"].citation,
     column_notes={
         "score": "Aesthetic Quality / 100 (0..1)",
         "quality": "median Aesthetic Quality, 0..100",
@@ -108,6 +97,17 @@ EXPECTED_LAYOUT = (
     "expected 'Subjective scores.xlsx' (or its CSV, columns File name,Aesthetic Quality,...) and/or the split "
     "CSVs train.csv/val.csv/test.csv (name,Quality,...), optional 'True Files/*.tru', and the paintings as "
     "<name>.jpg below DIR"
+)
+JAS_BUILDER = DatasetBuilder(
+    JAS_SPEC,
+    JAS_FEATURES,
+    JAS_DESCRIPTION,
+    EXPECTED_LAYOUT,
+    image_folders=(),
+    splits_named_by="the split CSVs",
+    no_split="no split files (train.csv, val.csv, test.csv): pass --split-file with their folder, or "
+    "--test-fraction (and --validation-fraction) for a seeded split",
+    unit="paintings",
 )
 
 
@@ -299,11 +299,8 @@ def read_jas(
     seed: int = 42,
 ) -> DatasetSource:
     """Parse a local JAS copy into a :class:`DatasetSource` (no image is read yet)."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"JAS data dir not found: {data_dir} ({EXPECTED_LAYOUT})")
-    report = BuildReport()
-    notes: list[str] = []
+    build = JAS_BUILDER.start(data_dir)
+    data_dir, report, notes = build.data_dir, build.report, build.notes
     tables = _find_tables(data_dir, split_file)
     if tables.spreadsheet is None and not tables.split_files:
         raise FileNotFoundError(f"no JAS scores in {data_dir}: {EXPECTED_LAYOUT}")
@@ -317,21 +314,23 @@ def read_jas(
 
     rows: dict[str, JasScores] = {}
     for row in sheet or []:  # without a spreadsheet, the split files fill ``rows`` below
-        if row.name in rows:
-            report.skip(
-                row.name,
-                "duplicate_id",
-                f"name already on {rows[row.name].location}; kept the first",
-                row.location,
-            )
-            continue
-        rows[row.name] = row
+        if build.keep_first(rows, row.name, row.location, kind="name"):
+            rows[row.name] = row
 
-    assignment = _assign_splits(rows, by_split, sheet is not None, test_fraction, seed, report, notes)
-    carve_validation(assignment, validation_fraction, seed, notes, "the split files")
+    # The split files decide which paintings are in: they name each one's split.
+    named = _split_membership(rows, by_split, sheet is not None, report) if by_split else None
+    assignment = build.assign_splits(
+        rows,
+        None,  # `split_file` names the split files' folder, read above
+        test_fraction,
+        validation_fraction,
+        seed,
+        named=named,
+        named_by=f"the split CSVs ({', '.join(by_split)})",
+    )
 
     metadata = _read_all_tru(data_dir, report, notes)
-    splits: dict[str, list[ImageRecord]] = {}
+    records: dict[str, ImageRecord] = {}
     for name, row in rows.items():
         if name not in assignment:
             continue
@@ -350,28 +349,12 @@ def read_jas(
         score = quality / 100.0
         columns = {"score": score, "label": label_from_score(score, JAS_SPEC), **_checked_scores(row, report)}
         columns.update({"artist": info.get("artist"), "year": info.get("year"), "period": info.get("period")})
-        splits.setdefault(assignment[name], []).append(ImageRecord(name, columns, row.location))
-
-    return DatasetSource(
-        spec=JAS_SPEC,
-        features=JAS_FEATURES,
-        splits=splits,
-        images=ImageIndex(image_roots(data_dir, images_dir, preferred=())),
-        description=JAS_DESCRIPTION,
-        report=report,
-        notes=notes,
-    )
+        records[name] = ImageRecord(name, columns, row.location)
+    return build.finish(records, assignment, images_dir)
 
 
-def _assign_splits(rows, by_split, have_sheet, test_fraction, seed, report, notes) -> dict[str, str]:
-    if not by_split:
-        if test_fraction is None:
-            raise FileNotFoundError(
-                "no JAS split files (train.csv, val.csv, test.csv) found: pass --split-file with their folder, "
-                "or --test-fraction (and --validation-fraction) for a seeded split"
-            )
-        notes.append(f"test: seeded random {test_fraction:.0%} of the paintings (seed {seed})")
-        return seeded_split(rows, {TEST: test_fraction}, seed)
+def _split_membership(rows, by_split, have_sheet, report) -> dict[str, str]:
+    """``{name: split}`` of the paintings the split files list; ``rows`` gains those the spreadsheet lacks."""
     assignment: dict[str, str] = {}
     for split, table in by_split.items():
         for row in table:
@@ -406,7 +389,6 @@ def _assign_splits(rows, by_split, have_sheet, test_fraction, seed, report, note
     for name, row in rows.items():
         if name not in assignment:
             report.skip(name, "not_in_split", "in none of the split files", row.location)
-    notes.append("splits from the split CSVs (" + ", ".join(by_split) + ")")
     return assignment
 
 

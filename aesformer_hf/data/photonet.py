@@ -25,19 +25,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from aesformer_hf.data.images import ImageIndex, image_roots
+from aesformer_hf.data.builder import DatasetBuilder, splits_named_by_files
 from aesformer_hf.data.report import BuildReport
-from aesformer_hf.data.schema import PHOTONET_SPEC, build_features, parse_count, targets_from_votes
-from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord, group_by_split
-from aesformer_hf.data.splits import (
-    TEST,
-    TRAIN,
-    carve_validation,
-    read_id_list,
-    seeded_split,
-    split_file_order,
-    split_name_from_file,
+from aesformer_hf.data.schema import (
+    DATASET_FACTS,
+    PHOTONET_SPEC,
+    build_features,
+    parse_count,
+    targets_from_votes,
 )
+from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord
+from aesformer_hf.data.splits import split_file_order, split_name_from_file
 from aesformer_hf.data.text import non_blank_comments, parse_comment_list, read_csv_rows
 
 PHOTONET_FEATURES = build_features(PHOTONET_SPEC, extra={})
@@ -51,16 +49,8 @@ PHOTONET_DESCRIPTION = DatasetDescription(
     homepage="https://github.com/AiArt-Gao/AesMamba (csvfile/Photo.Net)",
     license_name="photonet-no-redistribution",
     license_link="https://github.com/AiArt-Gao/AesMamba",
-    license_notice=(
-        "The photos and comments belong to their authors on photo.net; the label CSVs come from the "
-        "AesFormer/AesMamba authors. Do not redistribute the images or comments."
-    ),
-    citation="""@inproceedings{datta2006studying,
-  title={Studying aesthetics in photographic images using a computational approach},
-  author={Datta, Ritendra and Joshi, Dhiraj and Li, Jia and Wang, James Z.},
-  booktitle={ECCV},
-  year={2006}
-}""",
+    license_notice=DATASET_FACTS["photonet"].licence,
+    citation=DATASET_FACTS["photonet"].citation,
     column_notes={"votes": "votes for the ratings 1..7"},
 )
 
@@ -69,6 +59,15 @@ _IMAGE_FOLDERS = ("images", "image", "Images", "imgs")
 EXPECTED_LAYOUT = (
     "expected DIR/train.csv and DIR/test.csv (optional val.csv; columns ',index,comment,label,score,class') "
     "and images under DIR/images/<id>.jpg"
+)
+PHOTONET_BUILDER = DatasetBuilder(
+    PHOTONET_SPEC,
+    PHOTONET_FEATURES,
+    PHOTONET_DESCRIPTION,
+    EXPECTED_LAYOUT,
+    image_folders=_IMAGE_FOLDERS,
+    splits_named_by="the CSV file names",
+    no_split="name the CSVs train.csv/test.csv, or pass --split-file (test ids) or --test-fraction",
 )
 
 
@@ -164,55 +163,22 @@ def read_photonet(
     seed: int = 42,
 ) -> DatasetSource:
     """Parse a local Photo.net copy into a :class:`DatasetSource` (no image is read yet)."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"Photo.net data dir not found: {data_dir} ({EXPECTED_LAYOUT})")
+    build = PHOTONET_BUILDER.start(data_dir)
+    data_dir = build.data_dir
     csv_files = _find_label_csvs(data_dir)
     if not csv_files:
         raise FileNotFoundError(f"no Photo.net label CSV in {data_dir}: {EXPECTED_LAYOUT}")
-    report = BuildReport()
-    notes = [f"labels from {', '.join(str(path.relative_to(data_dir)) for path in csv_files)}"]
+    build.notes.append(f"labels from {', '.join(str(path.relative_to(data_dir)) for path in csv_files)}")
 
     records: dict[str, ImageRecord] = {}
     file_split: dict[str, str | None] = {}
     for csv_file in csv_files:
-        for record in read_photonet_csv(csv_file, report):
-            if record.image_id in records:
-                first = records[record.image_id].location
-                report.skip(
-                    record.image_id, "duplicate_id", f"id already on {first}; kept the first", record.location
-                )
-                continue
-            records[record.image_id] = record
-            file_split[record.image_id] = split_name_from_file(csv_file)
+        for record in read_photonet_csv(csv_file, build.report):
+            if build.keep_first(records, record.image_id, record.location):
+                records[record.image_id] = record
+                file_split[record.image_id] = split_name_from_file(csv_file)
 
-    if split_file is not None:
-        if not Path(split_file).is_file():
-            raise FileNotFoundError(
-                f"split file not found: {split_file} (expected test image ids, one per line)"
-            )
-        test_ids = set(read_id_list(split_file))
-        assignment = {image_id: TEST if image_id in test_ids else TRAIN for image_id in records}
-        notes.append(f"test split: the ids of {Path(split_file).name}")
-    elif records and all(split is not None for split in file_split.values()):
-        assignment = dict(file_split)
-        notes.append("splits from the CSV file names")
-    elif test_fraction is not None:
-        assignment = seeded_split(records, {TEST: test_fraction}, seed)
-        notes.append(f"test: seeded random {test_fraction:.0%} of the rows (seed {seed})")
-    else:
-        raise FileNotFoundError(
-            f"no split for Photo.net in {data_dir}: name the CSVs train.csv/test.csv, or pass --split-file "
-            "(test ids) or --test-fraction"
-        )
-    carve_validation(assignment, validation_fraction, seed, notes, "the CSVs")
-
-    return DatasetSource(
-        spec=PHOTONET_SPEC,
-        features=PHOTONET_FEATURES,
-        splits=group_by_split(records, assignment),
-        images=ImageIndex(image_roots(data_dir, images_dir, _IMAGE_FOLDERS)),
-        description=PHOTONET_DESCRIPTION,
-        report=report,
-        notes=notes,
+    assignment = build.assign_splits(
+        records, split_file, test_fraction, validation_fraction, seed, named=splits_named_by_files(file_split)
     )
+    return build.finish(records, assignment, images_dir)

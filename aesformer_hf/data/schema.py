@@ -23,6 +23,10 @@ The scale facts training needs (how many bins, their range, the high/low thresho
 feature), because the features are the one piece of metadata that survives every way back to a
 ``Dataset``: the schema metadata of each Parquet shard, the ``dataset_info`` of the card, the Hub,
 streaming. :func:`get_dataset_spec` reads it back, with fallbacks.
+
+Who made each dataset and on what terms (its citation and licence, :data:`DATASET_FACTS`) live here too, for the
+dataset cards and the model cards alike. The module imports ``datasets`` only where features are built or read,
+so that the model cards can read those facts without it.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import ClassLabel, Features, Image, List, Value
+from aesformer_hf.models.aesformer.configuration_aesformer import bin_values as evenly_spaced_bins
+
+if TYPE_CHECKING:
+    from datasets import Features
 
 SPEC_FILENAME = "aesthetic_spec.json"
 """Name of the JSON copy of the spec written beside the Parquet shards."""
@@ -75,8 +82,7 @@ class AestheticDatasetSpec:
 
     def bin_values(self) -> list[float]:
         """The rating each bin stands for, ``num_bins`` values from ``score_min`` to ``score_max``."""
-        step = (self.score_max - self.score_min) / (self.num_bins - 1)
-        return [self.score_min + i * step for i in range(self.num_bins)]
+        return evenly_spaced_bins(self.num_bins, self.score_min, self.score_max)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +112,77 @@ JAS_SPEC = AestheticDatasetSpec(
 DATASET_SPECS: dict[str, AestheticDatasetSpec] = {
     spec.name: spec for spec in (AVA_SPEC, PHOTONET_SPEC, JAS_SPEC)
 }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Who made each dataset, and on what terms
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What every card that names a dataset says about it: its name, terms and citation.
+
+    Args:
+        title: how cards and messages name it (``"Photo.net"``).
+        licence: its terms of use, as the dataset's own documents state them.
+        citation: BibTeX of the paper that introduced it.
+        aliases: other names for it that :func:`dataset_key` understands (lower case).
+        score_note: for a dataset without votes (``score_only``), what its score is.
+    """
+
+    title: str
+    licence: str
+    citation: str
+    aliases: tuple[str, ...] = ()
+    score_note: str = ""
+
+
+DATASET_FACTS: dict[str, DatasetFacts] = {
+    "ava": DatasetFacts(
+        "AVA",
+        licence='The AVA README says: "Rights to all images are retained by the photographers/dpchallenge ... '
+        'refrain from redistributing images or data." The comments are not public either.',
+        citation="""@inproceedings{murray2012ava,
+  title={AVA: A large-scale database for aesthetic visual analysis},
+  author={Murray, Naila and Marchesotti, Luca and Perronnin, Florent},
+  booktitle={CVPR},
+  year={2012}
+}""",
+    ),
+    "photonet": DatasetFacts(
+        "Photo.net",
+        licence="The photos and comments belong to their authors on photo.net; the label CSVs come from the "
+        "AesFormer/AesMamba authors. Do not redistribute the images or comments.",
+        citation="""@inproceedings{datta2006studying,
+  title={Studying aesthetics in photographic images using a computational approach},
+  author={Datta, Ritendra and Joshi, Dhiraj and Li, Jia and Wang, James Z.},
+  booktitle={ECCV},
+  year={2006}
+}""",
+        aliases=("photo.net",),
+    ),
+    "jas": DatasetFacts(
+        "JAS",
+        licence='The JAS Readme says: "Please do not re-distribute the image data."',
+        citation="""@inproceedings{amirshahi2015jenaesthetics,
+  title={JenAesthetics subjective dataset: analyzing paintings by subjective scores},
+  author={Amirshahi, Seyed Ali and Hayn-Leichsenring, Gregor U. and Denzler, Joachim and Redies, Christoph},
+  booktitle={ECCV Workshops},
+  year={2015}
+}""",
+        aliases=("jenaesthetics",),
+        score_note="JenAesthetics paintings without comments (VIAA only), median 'Aesthetic Quality' / 100",
+    ),
+}
+
+
+def dataset_key(name: str) -> str | None:
+    """``"AVA"``, ``"photo.net"``, ``"JenAesthetics"`` -> ``"ava"``, ``"photonet"``, ``"jas"``; else ``None``."""
+    wanted = str(name).strip().lower()
+    for key, facts in DATASET_FACTS.items():
+        if wanted in (key, facts.title.lower(), *facts.aliases):
+            return key
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -178,6 +255,8 @@ def build_features(
     ``votes``/``distribution`` exist only when ``spec.score_only`` is false; the spec itself is
     stored as the ``id`` of the ``score`` feature (see the module docstring).
     """
+    from datasets import ClassLabel, Features, Image, List, Value
+
     columns: dict[str, Any] = {"image": Image(), "image_id": Value("string")}
     if not spec.score_only:
         columns["votes"] = List(Value("int32"), length=spec.num_bins)
@@ -229,6 +308,8 @@ def _spec_from_features(features: Mapping[str, Any]) -> AestheticDatasetSpec | N
 
 
 def _features_of(dataset: Any) -> Features | None:
+    from datasets import Features
+
     if isinstance(dataset, Features):
         return dataset
     features = getattr(dataset, "features", None)

@@ -30,18 +30,28 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from aesformer_hf.models.aesformer.configuration_aesformer import VARIANT_ALIASES, AesformerConfig
+from aesformer_hf.data.schema import DATASET_FACTS, DATASET_SPECS, dataset_key
+from aesformer_hf.models.aesformer.configuration_aesformer import (
+    MIAA,
+    MODE_DESCRIPTIONS,
+    MODE_OF_PAPER_NAME,
+    MODE_OF_STAGE,
+    MULTIMODAL_MODE,
+    MULTIMODAL_STAGE,
+    PAPER_MODE_NAMES,
+    PIPELINE_TASK,
+    STAGES,
+    VARIANTS,
+    VIAA,
+    VISION_MODE,
+    AesformerConfig,
+    variant_name,
+)
 
-# The training stages' names, as in `aesformer_hf.training.stages` (not imported: the training package may import
-# this module to write its cards).
-MULTIMODAL = "multimodal"
-ADAPTATION = "adaptation"
-STAGES = (MULTIMODAL, ADAPTATION)
-MIAA = "MIAA"
-VIAA = "VIAA"
-MODES = (MIAA, VIAA)
-_MODE_OF_STAGE = {MULTIMODAL: MIAA, ADAPTATION: VIAA}
-_MODE_DESCRIPTIONS = {MIAA: "image + comments", VIAA: "image only"}
+# Cards name the modes as the paper does (MIAA, VIAA).
+MODES = tuple(MODE_OF_PAPER_NAME)
+_MODE_OF_STAGE = {stage: PAPER_MODE_NAMES[mode] for stage, mode in MODE_OF_STAGE.items()}
+_MODE_DESCRIPTIONS = {PAPER_MODE_NAMES[mode]: description for mode, description in MODE_DESCRIPTIONS.items()}
 
 # The model-index task type: the nearest Hub task (the high/low label is a classification); the task *name* says
 # what is really measured.
@@ -49,15 +59,11 @@ HUB_TASK = "image-classification"
 # No `pipeline_tag`: the Hub would offer the stock image-classification pipeline and widget, which cannot read this
 # model (10 bin logits, 2 labels: KeyError). `pipeline("image-aesthetics")` is a custom pipeline, not a Hub task.
 PIPELINE_TAG = None
-TAGS = ("aesformer", "image-aesthetics", "image-aesthetic-assessment", "custom_code")
+TAGS = ("aesformer", PIPELINE_TASK, "image-aesthetic-assessment", "custom_code")
 
-# The pretrained towers the released variants start from (timm's default weights of each Swin, and BERT-base
-# cased), named as `base_model` on the cards of models trained from them.
-PRETRAINED_TOWERS = {
-    "swin_tiny_patch4_window7_224": "timm/swin_tiny_patch4_window7_224.ms_in1k",
-    "swin_small_patch4_window7_224": "timm/swin_small_patch4_window7_224.ms_in1k",
-    "swin_base_patch4_window7_224": "timm/swin_base_patch4_window7_224.ms_in22k_ft_in1k",
-}
+# The pretrained towers the released variants start from (each variant's ImageNet Swin, and BERT-base cased),
+# named as `base_model` on the cards of models trained from them.
+PRETRAINED_TOWERS = {variant.swin: variant.pretrained_swin for variant in VARIANTS.values()}
 PRETRAINED_TEXT_TOWER = "google-bert/bert-base-cased"
 
 
@@ -87,63 +93,14 @@ _METRIC_ALIASES = {"emd": "emd_r1"}
 _METRIC_PREFIXES = ("eval_", "test_", "validation_", "val_")
 
 
-@dataclass(frozen=True)
-class _Variant:
-    title: str
-    swin: str
-    stage_widths: str
+def _dataset_scale(key: str) -> str:
+    """What a label of dataset `key` is, from its spec: "votes for ratings 1..10 (10 bins); high when ..."."""
+    spec = DATASET_SPECS[key]
+    scale, threshold = f"{spec.score_min:g}..{spec.score_max:g}", f"{spec.label_threshold:g}"
+    if spec.score_only:
+        return f"{DATASET_FACTS[key].score_note} ({scale}); high when > {threshold}"
+    return f"votes for ratings {scale} ({spec.num_bins} bins); high when the mean score > {threshold}"
 
-
-VARIANTS = {
-    "tiny": _Variant("AesFormer-T", "swin_tiny_patch4_window7_224", "96, 192, 384, 768"),
-    "small": _Variant("AesFormer-S", "swin_small_patch4_window7_224", "96, 192, 384, 768"),
-    "base": _Variant(
-        "AesFormer-B", "swin_base_patch4_window7_224", "128, 256, 512, 1024 (then `proj` 1024 -> 768)"
-    ),
-}
-
-
-@dataclass(frozen=True)
-class _DatasetNote:
-    name: str
-    scale: str
-    licence: str
-    citation: str
-
-
-DATASETS = {
-    "ava": _DatasetNote(
-        "AVA",
-        "votes for ratings 1..10 (10 bins); high when the mean score > 5",
-        "Images belong to their photographers and dpchallenge.com; the AVA README asks users to refrain from "
-        "redistributing images or data. The comments are not public.",
-        "@inproceedings{murray2012ava,\n  title={AVA: A large-scale database for aesthetic visual analysis},\n"
-        "  author={Murray, Naila and Marchesotti, Luca and Perronnin, Florent},\n  booktitle={CVPR},\n  year={2012}\n}",
-    ),
-    "photo.net": _DatasetNote(
-        "Photo.net",
-        "votes for ratings 1..7 (7 bins); high when the mean score > 5",
-        "Photos and comments belong to their authors on photo.net; do not redistribute them.",
-        "@inproceedings{datta2006studying,\n  title={Studying aesthetics in photographic images using a computational "
-        "approach},\n  author={Datta, Ritendra and Joshi, Dhiraj and Li, Jia and Wang, James Z.},\n"
-        "  booktitle={ECCV},\n  year={2006}\n}",
-    ),
-    "jas": _DatasetNote(
-        "JAS",
-        "JenAesthetics paintings, median 'Aesthetic Quality' / 100 (0..1); high when > 0.5; no comments (VIAA only)",
-        'The JAS Readme says: "Please do not re-distribute the image data."',
-        "@inproceedings{amirshahi2015jenaesthetics,\n  title={JenAesthetics subjective dataset: analyzing paintings by "
-        "subjective scores},\n  author={Amirshahi, Seyed Ali and Hayn-Leichsenring, Gregor U. and Denzler, Joachim "
-        "and Redies, Christoph},\n  booktitle={ECCV Workshops},\n  year={2015}\n}",
-    ),
-}
-_DATASET_ALIASES = {
-    "ava": "ava",
-    "photo.net": "photo.net",
-    "photonet": "photo.net",
-    "jas": "jas",
-    "jenaesthetics": "jas",
-}
 
 # The AesFormer paper's figures (DESIGN §1), accuracy in percent, for the body's comparison table only.
 REPORTED_BY_PAPER: dict[tuple[str, str, str], dict[str, float]] = {
@@ -197,8 +154,8 @@ def canonical_dataset_name(name: str) -> str:
     """`"ava"` -> `"AVA"`, `"photonet"` -> `"Photo.net"`, `"jas"` -> `"JAS"`; other names unchanged."""
     if not str(name).strip():
         raise ValueError("dataset_name is empty; pass the evaluated dataset's name, e.g. 'AVA'.")
-    key = _DATASET_ALIASES.get(str(name).strip().lower())
-    return DATASETS[key].name if key else str(name).strip()
+    key = dataset_key(name)
+    return DATASET_FACTS[key].title if key else str(name).strip()
 
 
 def _known_metrics(metrics: Mapping[str, float], dataset_name: str) -> dict[str, float]:
@@ -233,7 +190,7 @@ def _variant_key(variant: str) -> str:
         raise ValueError(
             "variant is empty; pass 'tiny', 'base' (or 't', 'b', 'aesformer-t', ...) or a custom name."
         )
-    return VARIANT_ALIASES.get(name, name)
+    return variant_name(name)
 
 
 def _check_stage(stage: str) -> str:
@@ -350,15 +307,16 @@ def _reported_section(variant_key: str) -> str:
 def _architecture_section(variant_key: str, config: dict[str, Any] | None) -> str:
     variant = VARIANTS.get(variant_key)
     swin = variant.swin if variant else "a Swin Transformer"
-    fusion_layers, bins, scale, threshold, vision_only = 2, 10, "1..10", 5.0, False
-    if config:
-        swin = (config.get("vision_config") or {}).get("architecture", swin)
-        fusion_layers = config.get("fusion_layers", fusion_layers)
-        bins = config.get("num_bins", bins)
-        scale = f"{config.get('score_min', 1.0):g}..{config.get('score_max', 10.0):g}"
-        threshold = config.get("label_threshold", threshold)
-        vision_only = config.get("text_config", {}) is None
-    widths = f" (stage widths {variant.stage_widths})" if variant else ""
+    swin = ((config or {}).get("vision_config") or {}).get("architecture", swin)
+    config = {**AesformerConfig().to_dict(), **(config or {})}  # what `config` leaves out is the default
+    fusion_layers, bins, threshold = config["fusion_layers"], config["num_bins"], config["label_threshold"]
+    scale = f"{config['score_min']:g}..{config['score_max']:g}"
+    vision_only = config.get("text_config", {}) is None
+    widths = ""
+    if variant:
+        last, fusion = variant.stage_widths[-1], config["fusion_hidden_size"]
+        proj = f" (then `proj` {last} -> {fusion})" if last != fusion else ""
+        widths = f" (stage widths {', '.join(map(str, variant.stage_widths))}{proj})"
     text_tower = (
         "none: this checkpoint is vision-only (VIAA), without the comment tower and the vision-language experts"
         if vision_only
@@ -381,7 +339,7 @@ def _architecture_section(variant_key: str, config: dict[str, Any] | None) -> st
 def _training_section(stage: str, training_summary: Mapping[str, Any] | None) -> str:
     this_stage = (
         "stage 1 (`multimodal`)"
-        if stage == MULTIMODAL
+        if stage == MULTIMODAL_STAGE
         else "stage 2 (`adaptation`, starting from stage-1 weights)"
     )
     lines = [
@@ -416,10 +374,10 @@ def _datasets_section(results: Sequence[MeasuredResults]) -> str:
         "",
     ]
     for name in dict.fromkeys(r.dataset_name for r in results):
-        key = _DATASET_ALIASES.get(name.lower())
+        key = dataset_key(name)
         if key:
-            note = DATASETS[key]
-            lines.append(f"- **{note.name}**: {note.scale}. Licence: {note.licence}")
+            facts = DATASET_FACTS[key]
+            lines.append(f"- **{facts.title}**: {_dataset_scale(key)}. Licence: {facts.licence}")
         else:
             lines.append(f"- **{name}**: see the dataset's own terms.")
     lines += [
@@ -439,10 +397,10 @@ code in this repository (`trust_remote_code=True`; read that code first):
 ```python
 from transformers import pipeline
 
-rate = pipeline("image-aesthetics", model="{model_id}", trust_remote_code=True)
-rate("photo.jpg")                                            # VIAA: image only
-rate("photo.jpg", comments=["lovely light", "too dark"])   # MIAA: image + comments
-# -> {{"score": ..., "distribution": [...], "label": "high" | "low", "mode": "vision" | "multimodal"}}
+rate = pipeline("{PIPELINE_TASK}", model="{model_id}", trust_remote_code=True)
+rate("photo.jpg")                                            # {VIAA}: image only
+rate("photo.jpg", comments=["lovely light", "too dark"])   # {MIAA}: image + comments
+# -> {{"score": ..., "distribution": [...], "label": "high" | "low", "mode": "{VISION_MODE}" | "{MULTIMODAL_MODE}"}}
 ```
 """
 
@@ -529,8 +487,8 @@ def build_model_card(
         language=language or (None if vision_only else "en"),  # the comments' language
     )
     citations = [AESFORMER_CITATION] + [
-        DATASETS[key].citation
-        for key in dict.fromkeys(_DATASET_ALIASES.get(r.dataset_name.lower()) for r in results)
+        DATASET_FACTS[key].citation
+        for key in dict.fromkeys(dataset_key(r.dataset_name) for r in results)
         if key
     ]
     modes = ", ".join(dict.fromkeys(f"{r.mode} ({_MODE_DESCRIPTIONS[r.mode]})" for r in results))

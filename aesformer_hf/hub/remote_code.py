@@ -29,7 +29,8 @@ from typing import Any
 from huggingface_hub import CommitInfo, HfApi, ModelCard
 from transformers.dynamic_module_utils import custom_object_save, get_relative_imports
 
-PIPELINE_TASK = "image-aesthetics"
+from aesformer_hf.models.aesformer.configuration_aesformer import PIPELINE_TASK
+
 MODEL_AUTO_CLASSES = ("AutoConfig", "AutoModel", "AutoModelForImageClassification")
 PROCESSOR_AUTO_CLASSES = ("AutoProcessor", "AutoImageProcessor")
 PROCESSOR_CONFIG_FILES = ("processor_config.json", "preprocessor_config.json")

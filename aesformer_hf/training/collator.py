@@ -44,6 +44,7 @@ from transformers.image_processing_utils import BaseImageProcessor
 from transformers.image_utils import pil_torch_interpolation_mapping
 
 from ..models.aesformer.image_utils_aesformer import ImageLoadError, load_image
+from ..models.aesformer.losses_aesformer import distribution_faults
 from ..models.aesformer.processing_aesformer import (
     MAX_COMMENT_WORDS,
     MAX_TEXT_TOKENS,
@@ -52,8 +53,6 @@ from ..models.aesformer.processing_aesformer import (
     has_comments,
 )
 
-# Tolerance on "a distribution sums to 1": float32 storage of ~10 probabilities is good to ~1e-6.
-_SUM_TOLERANCE = 1e-3
 # The paper's training resize: 256 before a 224 crop.
 _TRAIN_RESIZE_RATIO = 256 / 224
 # The row key holding the seed of that row's training flip and crop (read by the collator, never output).
@@ -300,10 +299,11 @@ class AesformerDataCollator:
                 )
             if not np.isfinite(array).all():
                 raise ValueError(f"{name} has NaN or inf in its distribution: {array.tolist()}.")
-            if (array < 0).any() or abs(array.sum() - 1.0) > _SUM_TOLERANCE:
+            negative, off, sums = distribution_faults(torch.tensor(array)[None])
+            if negative or off:
                 raise ValueError(
                     f"{name} has a distribution that is not a probability distribution (non-negative, summing "
-                    f"to 1): it sums to {array.sum():.6g}. Divide vote counts by their total."
+                    f"to 1): it sums to {float(sums[0]):.6g}. Divide vote counts by their total."
                 )
             distributions.append(array)
         return torch.tensor(np.stack(distributions), dtype=torch.float32)

@@ -24,6 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from ..models.aesformer.configuration_aesformer import (
+    ADAPTATION_STAGE,
+    MIAA,
+    MULTIMODAL_STAGE,
+    PIPELINE_TASK,
+    VIAA,
+)
+
 DEFAULT_OUTPUT = "./aesformer-demo"
 METRIC_COLUMNS = ("accuracy", "plcc", "srcc", "rmse", "emd_r1")
 
@@ -135,7 +143,7 @@ def _build_model_and_processor(dataset, settings: DemoSettings, vision_dir: str,
 def _training_arguments(stage: str, run_dir: str, settings: DemoSettings, seed: int, quick: bool):
     from .training_args import AesformerTrainingArguments
 
-    first = stage == "multimodal"
+    first = stage == MULTIMODAL_STAGE
     return AesformerTrainingArguments(
         output_dir=run_dir,
         stage=stage,
@@ -171,7 +179,7 @@ def _train_stage(stage: str, model, processor, dataset, run_dir: str, settings, 
     print(f"  {trainer.parameter_counts}")
     trainer.train()
     metrics = trainer.evaluate()
-    heads = ("", "image_head_", "text_head_") if stage == "multimodal" else ("",)
+    heads = ("", "image_head_", "text_head_") if stage == MULTIMODAL_STAGE else ("",)
     summary = ", ".join(f"{head or 'prediction '}SRCC {metrics[f'eval_{head}srcc']:.3f}" for head in heads)
     print(f"  held-out photos after this stage: {summary.replace('_head_', ' head ')}")
     return trainer
@@ -184,7 +192,6 @@ def rate_held_out_photos(folder: str, test_split, batch_size: int = 40) -> tuple
     """
     from transformers import pipeline
 
-    from .. import PIPELINE_TASK
     from ..metrics import compute_aesthetic_metrics
 
     # The installed classes rate the folder; code saved in it is never run (and transformers never asks).
@@ -196,7 +203,7 @@ def rate_held_out_photos(folder: str, test_split, batch_size: int = 40) -> tuple
     bins = rater.model.config.bin_values
     true = np.asarray(test_split["distribution"], dtype=np.float64)
     metrics = {}
-    for mode, results in (("MIAA", with_comments), ("VIAA", without_comments)):
+    for mode, results in ((MIAA, with_comments), (VIAA, without_comments)):
         predicted = np.asarray([result["distribution"] for result in results], dtype=np.float64)
         metrics[mode] = compute_aesthetic_metrics(
             pred_distributions=predicted,
@@ -208,8 +215,8 @@ def rate_held_out_photos(folder: str, test_split, batch_size: int = 40) -> tuple
         {
             "image_id": test_split[i]["image_id"],
             "true": float(test_split[i]["score"]),
-            "MIAA": with_comments[i]["score"],
-            "VIAA": without_comments[i]["score"],
+            MIAA: with_comments[i]["score"],
+            VIAA: without_comments[i]["score"],
             "comments": " / ".join(comments[i]),
         }
         for i in range(len(images))
@@ -324,7 +331,7 @@ def _run_demo(output_dir: str, quick: bool, seed: int, settings: DemoSettings) -
     print("[3/5] Stage 1: multimodal training (images + comments, contrastive alignment)")
     mark = time.perf_counter()
     stage1 = _train_stage(
-        "multimodal",
+        MULTIMODAL_STAGE,
         model,
         processor,
         dataset,
@@ -335,7 +342,7 @@ def _run_demo(output_dir: str, quick: bool, seed: int, settings: DemoSettings) -
     )
     stage1_dir = os.path.join(output_dir, "stage1")
     stage1.save_model(stage1_dir)
-    counts = {"multimodal": str(stage1.parameter_counts)}
+    counts = {MULTIMODAL_STAGE: str(stage1.parameter_counts)}
     timings["stage1"] = time.perf_counter() - mark
 
     print("[4/5] Stage 2: multi-level adaptation for vision-only rating")
@@ -344,7 +351,7 @@ def _run_demo(output_dir: str, quick: bool, seed: int, settings: DemoSettings) -
     mark = time.perf_counter()
     model = AesformerForAesthetic.from_pretrained(stage1_dir)
     stage2 = _train_stage(
-        "adaptation",
+        ADAPTATION_STAGE,
         model,
         processor,
         dataset,
@@ -354,7 +361,7 @@ def _run_demo(output_dir: str, quick: bool, seed: int, settings: DemoSettings) -
         quick,
     )
     stage2.save_model(output_dir)
-    counts["adaptation"] = str(stage2.parameter_counts)
+    counts[ADAPTATION_STAGE] = str(stage2.parameter_counts)
     timings["stage2"] = time.perf_counter() - mark
 
     print(

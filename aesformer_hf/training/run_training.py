@@ -29,6 +29,7 @@ from ..commands.loading import (
     is_remote_code_refusal,
     load_aesthetics_model,
 )
+from ..models.aesformer.configuration_aesformer import VARIANTS, variant_name
 from .collator import keep_rows_with_comments
 from .stages import MULTIMODAL
 from .trainer import AesformerTrainer
@@ -36,12 +37,6 @@ from .training_args import AesformerTrainingArguments
 
 logger = logging.get_logger(__name__)
 
-# ImageNet-pretrained timm Swins of the released variants (DESIGN §2).
-PRETRAINED_SWIN = {
-    "tiny": "timm/swin_tiny_patch4_window7_224.ms_in1k",
-    "small": "timm/swin_small_patch4_window7_224.ms_in1k",
-    "base": "timm/swin_base_patch4_window7_224.ms_in1k",
-}
 TEST_PRESET = "test"
 
 
@@ -214,9 +209,7 @@ def build_model_and_processor(model_args: ModelArguments, spec, train_dataset):
 
     from transformers import AutoTokenizer
 
-    from ..models.aesformer.configuration_aesformer import VARIANT_ALIASES
-
-    variant = VARIANT_ALIASES.get(preset, preset)
+    variant = variant_name(preset)
     # The processor first: it is quick, and a tokenizer that cannot be had stops the run before the towers load.
     if model_args.processor:
         processor = _load_processor(model_args.processor, trust)
@@ -229,11 +222,11 @@ def build_model_and_processor(model_args: ModelArguments, spec, train_dataset):
     if model_args.from_scratch:
         model = AesformerForAesthetic(AesformerConfig.from_variant(variant, **_scale_of(spec)))
     else:
-        vision = model_args.vision_model or PRETRAINED_SWIN.get(variant)
-        if vision is None:
+        if model_args.vision_model is None and variant not in VARIANTS:
             raise CommandError(
-                f"Unknown --config_preset {preset!r}; expected one of {sorted(PRETRAINED_SWIN)} or 'test'."
+                f"Unknown --config_preset {preset!r}; expected one of {sorted(VARIANTS)} or 'test'."
             )
+        vision = model_args.vision_model or VARIANTS[variant].pretrained_swin
         try:
             model = AesformerForAesthetic.from_vision_text_pretrained(
                 vision, model_args.text_model, **_scale_of(spec)

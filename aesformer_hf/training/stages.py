@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-MULTIMODAL = "multimodal"
-ADAPTATION = "adaptation"
-STAGES = (MULTIMODAL, ADAPTATION)
+from ..models.aesformer.configuration_aesformer import ADAPTATION_STAGE as ADAPTATION
+from ..models.aesformer.configuration_aesformer import MULTIMODAL_STAGE as MULTIMODAL
+from ..models.aesformer.configuration_aesformer import STAGES
 
 # Swin's final LayerNorm (and a classifier, if one was configured): AesFormer reads L4 before them.
 _SWIN_UNUSED = r"^model\.vision_model\.timm_model\.(norm|head)\."

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from ..models.aesformer.losses_aesformer import ADAPTATION_MSE_WEIGHT
-from .stages import STAGES
+from .stages import MULTIMODAL, STAGES
 
 
 @dataclass
@@ -46,7 +46,7 @@ class AesformerTrainingArguments(TrainingArguments):
     """
 
     stage: str = field(
-        default="multimodal",
+        default=MULTIMODAL,
         metadata={
             "help": "'multimodal' (stage 1: image + comments, contrastive) or 'adaptation' (stage 2: VIAA)."
         },

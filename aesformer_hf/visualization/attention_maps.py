@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from aesformer_hf.models.aesformer.configuration_aesformer import MIAA, VIAA
 from aesformer_hf.models.aesformer.image_utils_aesformer import ImageLoadError, load_image
 from aesformer_hf.models.aesformer.processing_aesformer import (
     MAX_COMMENT_WORDS,
@@ -43,8 +44,6 @@ from aesformer_hf.models.aesformer.processing_aesformer import (
 ROLLOUT = "rollout"
 LAST_LAYER = "last"
 METHODS = (ROLLOUT, LAST_LAYER)
-MIAA = "MIAA"
-VIAA = "VIAA"
 VIAA_LEVELS = 4  # L1..L4, each grid x grid tokens, in this order (DESIGN §2)
 
 

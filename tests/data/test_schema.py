@@ -157,3 +157,19 @@ def test_spec_from_names_folders_and_hub(tmp_path, monkeypatch):
     assert calls == [("my-org/ava-private", schema.SPEC_FILENAME, "dataset")]
     with pytest.raises(ValueError, match="expected one of"):
         get_dataset_spec("not-a-dataset")
+
+
+def test_every_dataset_has_its_facts_once():
+    from aesformer_hf.data.schema import DATASET_FACTS, DATASET_SPECS, dataset_key
+
+    assert set(DATASET_FACTS) == set(DATASET_SPECS)
+    assert [facts.citation.split(",")[0] for facts in DATASET_FACTS.values()] == [
+        "@inproceedings{murray2012ava",
+        "@inproceedings{datta2006studying",
+        "@inproceedings{amirshahi2015jenaesthetics",  # a workshop paper (it was also an @article)
+    ]
+    for key, facts in DATASET_FACTS.items():
+        for name in (key, facts.title, facts.title.upper(), *facts.aliases):
+            assert dataset_key(name) == key
+        assert bool(facts.score_note) == DATASET_SPECS[key].score_only  # what a score-only dataset's score is
+    assert dataset_key("KonIQ") is None

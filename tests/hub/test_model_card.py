@@ -176,8 +176,8 @@ def test_cards_name_their_licence_and_pretrained_towers(tmp_path):
         assert any(swin in m for m in data.base_model) and "google-bert/bert-base-cased" in data.base_model
     AesformerConfig.from_variant("base").save_pretrained(tmp_path)
     card = ModelCard.load(write_model_card(tmp_path, {"eval_emd": 0.05}, "AVA", "base", "adaptation"))
-    assert card.data.base_model == [
-        "timm/swin_base_patch4_window7_224.ms_in22k_ft_in1k",
+    assert card.data.base_model == [  # the Swin `--config_preset base` trains from (`VARIANTS`)
+        "timm/swin_base_patch4_window7_224.ms_in1k",
         "google-bert/bert-base-cased",
     ]
     # The Trainer's `eval_emd` (r=1) reaches model-index as the paper's EMD column.
@@ -186,3 +186,46 @@ def test_cards_name_their_licence_and_pretrained_towers(tmp_path):
     tiny_config().save_pretrained(resized)
     card = ModelCard.load(write_model_card(resized, {"accuracy": 0.8}, "AVA", "tiny", "adaptation"))
     assert card.data.base_model is None  # a resized Swin did not start from the released weights
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "base"])
+def test_cards_name_each_variant_as_the_config_registry_does(name, tmp_path):
+    from aesformer_hf import AesformerConfig
+    from aesformer_hf.models.aesformer.configuration_aesformer import VARIANTS
+
+    variant = VARIANTS[name]
+    AesformerConfig.from_variant(name).save_pretrained(tmp_path)
+    card = ModelCard.load(
+        write_model_card(tmp_path, {"accuracy": 0.8}, "AVA", variant.aliases[-1], "adaptation")
+    )
+    assert card.data.model_name == f"{variant.title} (AVA)"
+    widths = ", ".join(map(str, variant.stage_widths))
+    assert f"`{variant.swin}` (stage widths {widths}" in card.text
+    proj = " (then `proj` 1024 -> 768)" if name == "base" else ""  # only B's Swin is wider than the fusion
+    assert f"(stage widths {widths}{proj})," in card.text
+
+
+def test_cards_describe_the_datasets_as_the_data_registry_does():
+    from aesformer_hf.data.schema import DATASET_FACTS
+
+    results = [MeasuredResults({"plcc": 0.5}, name, "VIAA") for name in ("ava", "photonet", "JenAesthetics")]
+    text = build_model_card(results, variant="tiny", stage="adaptation").text
+    for facts in DATASET_FACTS.values():
+        assert f"- **{facts.title}**: " in text and facts.licence in text and facts.citation in text
+    # The scales come from the datasets' specs.
+    assert "- **AVA**: votes for ratings 1..10 (10 bins); high when the mean score > 5. Licence:" in text
+    assert "- **Photo.net**: votes for ratings 1..7 (7 bins); high when the mean score > 5. Licence:" in text
+    assert f"- **JAS**: {DATASET_FACTS['jas'].score_note} (0..1); high when > 0.5. Licence:" in text
+
+
+def test_the_card_module_reads_the_dataset_facts_without_importing_datasets():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, aesformer_hf.hub.model_card\n"
+        "print(sorted(m for m in ('datasets', 'pyarrow', 'pandas') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

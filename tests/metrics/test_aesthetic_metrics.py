@@ -180,3 +180,19 @@ def test_metric_card_names_no_file_the_module_lacks():
         if line.split(":")[0].strip().endswith("_file"):
             assert (folder / line.split(":", 1)[1].strip()).is_file(), line
     assert "app.py" not in front_matter or (folder / "app.py").is_file()
+
+
+def test_the_metric_cites_ava_as_the_data_registry_does():
+    """The metric file stays self-contained (`evaluate` copies it alone), so it holds its own copy of the citation."""
+    import re
+
+    from aesformer_hf.data.schema import DATASET_FACTS
+    from aesformer_hf.metrics.aesthetic_metrics import aesthetic_metrics
+
+    def fields(bibtex):
+        return dict(re.findall(r"(\w+)\s*=\s*\{(.*?)\},?\s*$", bibtex, flags=re.MULTILINE))
+
+    ava = DATASET_FACTS["ava"].citation
+    start = aesthetic_metrics._CITATION.index(ava.split(",")[0])
+    copy = aesthetic_metrics._CITATION[start : aesthetic_metrics._CITATION.index("\n}", start) + 2]
+    assert fields(copy) == fields(ava)  # the same entry, aligned differently

@@ -4,32 +4,133 @@ One config describes every AesFormer: the Swin vision tower (a timm architecture
 transformers' `TimmWrapperConfig`), the optional BERT comment tower (`BertConfig`, or `None` for a
 vision-only model), the mixture-of-modality-experts fusion layers, the multi-level neck with its
 adapters, the score heads and the contrastive-training constants.
+
+It is also the one home of the names and shapes the rest of the package reads: the two modes in both
+vocabularies, the training stages, the pipeline task, the released variants and the bins' scores. This file ships
+as Hub remote code, so it imports only the standard library and transformers.
 """
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
 from transformers import BertConfig, PreTrainedConfig, TimmWrapperConfig
 from transformers.configuration_utils import SubConfigSpec
 
-# Released variants (DESIGN §2). The fusion width is BERT-base's 768 for all of them; B's Swin is
-# 1024 wide at the last stage, hence its `proj`.
-SWIN_VARIANTS: dict[str, dict[str, Any]] = {
-    "tiny": {"architecture": "swin_tiny_patch4_window7_224", "model_args": {}},
-    "small": {"architecture": "swin_small_patch4_window7_224", "model_args": {}},
-    "base": {"architecture": "swin_base_patch4_window7_224", "model_args": {}},
+# --------------------------------------------------------------------------------------------------
+# Modes: the two paths of one network, in the two vocabularies the package speaks
+# --------------------------------------------------------------------------------------------------
+# The model, the pipeline's `"mode"`, `aesformer-hf score` rows and `export --mode` say "multimodal" / "vision";
+# the paper, the model cards and the attention maps say MIAA / VIAA.
+MULTIMODAL_MODE = "multimodal"  # image + comments
+VISION_MODE = "vision"  # image only
+MIAA = "MIAA"
+VIAA = "VIAA"
+PAPER_MODE_NAMES = {MULTIMODAL_MODE: MIAA, VISION_MODE: VIAA}
+MODE_OF_PAPER_NAME = {paper: mode for mode, paper in PAPER_MODE_NAMES.items()}
+MODE_DESCRIPTIONS = {MULTIMODAL_MODE: "image + comments", VISION_MODE: "image only"}
+
+# The training stages (DESIGN §3): stage 1 trains the multimodal path, stage 2 adapts the vision path.
+MULTIMODAL_STAGE = "multimodal"
+ADAPTATION_STAGE = "adaptation"
+STAGES = (MULTIMODAL_STAGE, ADAPTATION_STAGE)
+MODE_OF_STAGE = {MULTIMODAL_STAGE: MULTIMODAL_MODE, ADAPTATION_STAGE: VISION_MODE}
+
+# The task `pipeline(...)` rates images under: registered by `import aesformer_hf`, saved in `custom_pipelines`.
+PIPELINE_TASK = "image-aesthetics"
+
+
+# --------------------------------------------------------------------------------------------------
+# Released variants
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AesformerVariant:
+    """One released AesFormer shape (DESIGN §2): its timm Swin, the Swin's numbers and the weights it starts from.
+
+    AesFormer-T, -S and -B are Swin-T, Swin-S and Swin-B (patch 4, window 7, 224 px, MLP ratio 4). The fusion width
+    is BERT-base's 768 for all of them; B's Swin is 1024 wide at the last stage, hence its `proj`.
+    """
+
+    name: str  # "tiny", "small", "base"
+    title: str  # "AesFormer-T": how cards and reports name it
+    swin: str  # the timm architecture
+    embed_dim: int
+    depths: tuple[int, ...]
+    num_heads: tuple[int, ...]
+    pretrained_swin: str  # Hub id of the ImageNet timm weights a new model of this shape starts from
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """The variant's other names: `("aesformer-t", "t")` for tiny."""
+        title = self.title.lower()
+        return (title, title.rsplit("-", 1)[-1])
+
+    @property
+    def stage_widths(self) -> tuple[int, ...]:
+        """Channels of the Swin's four levels: the width doubles at each patch merging."""
+        return tuple(self.embed_dim * 2**level for level in range(len(self.depths)))
+
+    @property
+    def vision_config(self) -> dict[str, Any]:
+        """The `vision_config` of this shape: the timm architecture, unchanged."""
+        return {"architecture": self.swin, "model_args": {}}
+
+    @property
+    def swin_shape(self) -> dict[str, Any]:
+        """`embed_dim`, `depths` and `num_heads` as timm's `model_args` spell them (lists)."""
+        return {"embed_dim": self.embed_dim, "depths": list(self.depths), "num_heads": list(self.num_heads)}
+
+
+VARIANTS: dict[str, AesformerVariant] = {
+    variant.name: variant
+    for variant in (
+        AesformerVariant(
+            "tiny",
+            "AesFormer-T",
+            "swin_tiny_patch4_window7_224",
+            embed_dim=96,
+            depths=(2, 2, 6, 2),
+            num_heads=(3, 6, 12, 24),
+            pretrained_swin="timm/swin_tiny_patch4_window7_224.ms_in1k",
+        ),
+        AesformerVariant(
+            "small",
+            "AesFormer-S",
+            "swin_small_patch4_window7_224",
+            embed_dim=96,
+            depths=(2, 2, 18, 2),
+            num_heads=(3, 6, 12, 24),
+            pretrained_swin="timm/swin_small_patch4_window7_224.ms_in1k",
+        ),
+        AesformerVariant(
+            "base",
+            "AesFormer-B",
+            "swin_base_patch4_window7_224",
+            embed_dim=128,
+            depths=(2, 2, 18, 2),
+            num_heads=(4, 8, 16, 32),
+            pretrained_swin="timm/swin_base_patch4_window7_224.ms_in1k",
+        ),
+    )
 }
-VARIANT_ALIASES = {
-    "t": "tiny",
-    "s": "small",
-    "b": "base",
-    "aesformer-t": "tiny",
-    "aesformer-s": "small",
-    "aesformer-b": "base",
-}
+# Views of `VARIANTS` by the names the package used before.
+SWIN_VARIANTS: dict[str, dict[str, Any]] = {name: variant.vision_config for name, variant in VARIANTS.items()}
+VARIANT_ALIASES = {alias: variant.name for variant in VARIANTS.values() for alias in variant.aliases}
+
+
+def variant_name(variant: str) -> str:
+    """`"t"`, `"AesFormer-T"` or `"tiny"` -> `"tiny"`; another name comes back stripped and lower-cased."""
+    name = str(variant).strip().lower()
+    return VARIANT_ALIASES.get(name, name)
+
+
+def bin_values(num_bins: int, score_min: float, score_max: float) -> list[float]:
+    """The score of each of `num_bins` bins, evenly spaced from `score_min` to `score_max` (1..10 on AVA)."""
+    step = (score_max - score_min) / (num_bins - 1)
+    return [score_min + i * step for i in range(num_bins)]
+
 
 # bert-base-cased, the comment tower of the released models.
 BERT_BASE_CASED: dict[str, Any] = {"vocab_size": 28996}
@@ -203,27 +304,24 @@ class AesformerConfig(PreTrainedConfig):
     @property
     def bin_values(self) -> list[float]:
         """Score of each bin, evenly spaced from `score_min` to `score_max` (1..10 on AVA)."""
-        step = (self.score_max - self.score_min) / (self.num_bins - 1)
-        return [self.score_min + i * step for i in range(self.num_bins)]
+        return bin_values(self.num_bins, self.score_min, self.score_max)
 
     @property
     def released_variant(self) -> str | None:
         """`"tiny"`, `"small"` or `"base"` when the Swin is one of the released shapes unchanged, else None."""
         vision = self.vision_config
-        for name, spec in SWIN_VARIANTS.items():
-            if vision.architecture == spec["architecture"] and not (vision.model_args or {}):
+        for name, variant in VARIANTS.items():
+            if vision.architecture == variant.swin and not (vision.model_args or {}):
                 return name
         return None
 
     @classmethod
     def from_variant(cls, variant: str = "tiny", **kwargs) -> AesformerConfig:
         """The released AesFormer-T, -S or -B shape (`"tiny"|"small"|"base"`, or `"t"`, `"aesformer-b"`, ...)."""
-        name = VARIANT_ALIASES.get(variant.lower(), variant.lower())
-        if name not in SWIN_VARIANTS:
-            raise ValueError(
-                f"Unknown AesFormer variant {variant!r}; expected one of {sorted(SWIN_VARIANTS)}."
-            )
-        kwargs.setdefault("vision_config", dict(SWIN_VARIANTS[name]))
+        name = variant_name(variant)
+        if name not in VARIANTS:
+            raise ValueError(f"Unknown AesFormer variant {variant!r}; expected one of {sorted(VARIANTS)}.")
+        kwargs.setdefault("vision_config", VARIANTS[name].vision_config)
         return cls(**kwargs)
 
     def to_vision_only(self) -> AesformerConfig:
@@ -235,4 +333,20 @@ class AesformerConfig(PreTrainedConfig):
         return type(self)(**data)
 
 
-__all__ = ["AesformerConfig"]
+__all__ = [
+    "ADAPTATION_STAGE",
+    "MIAA",
+    "MODE_OF_STAGE",
+    "MULTIMODAL_MODE",
+    "MULTIMODAL_STAGE",
+    "PAPER_MODE_NAMES",
+    "PIPELINE_TASK",
+    "STAGES",
+    "VARIANTS",
+    "VIAA",
+    "VISION_MODE",
+    "AesformerConfig",
+    "AesformerVariant",
+    "bin_values",
+    "variant_name",
+]

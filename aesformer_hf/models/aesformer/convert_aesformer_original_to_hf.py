@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from .configuration_aesformer import SWIN_VARIANTS, AesformerConfig
+from .configuration_aesformer import SWIN_VARIANTS, VARIANTS, AesformerConfig
 from .modeling_aesformer import AesformerForAesthetic
 
 SWIN_PREFIX = "feature_vit.img_model."
@@ -47,12 +47,8 @@ BERT_PREFIX = "feature.bert_model."
 TIMM_PREFIX = "model.vision_model.timm_model."
 TEXT_PREFIX = "model.text_model."
 
-# The three released Swin shapes (DESIGN §2), all patch 4, window 7, 224 px, MLP ratio 4.
-RELEASED_SWINS: dict[str, dict[str, Any]] = {
-    "tiny": {"embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24]},
-    "small": {"embed_dim": 96, "depths": [2, 2, 18, 2], "num_heads": [3, 6, 12, 24]},
-    "base": {"embed_dim": 128, "depths": [2, 2, 18, 2], "num_heads": [4, 8, 16, 32]},
-}
+# The three released Swin shapes (the configuration's `VARIANTS`), all patch 4, window 7, 224 px, MLP ratio 4.
+RELEASED_SWINS: dict[str, dict[str, Any]] = {name: variant.swin_shape for name, variant in VARIANTS.items()}
 RELEASED_SWIN_DEFAULTS = {"patch_size": 4, "window_size": 7, "img_size": 224, "mlp_ratio": 4.0, "in_chans": 3}
 
 # BERT's attention heads are 64 wide in every BERT size (base: 768 = 12 x 64). Head counts leave no trace in

@@ -78,6 +78,18 @@ def score_mse(pred: torch.Tensor, target_score: torch.Tensor, bin_values: torch.
     return (expected_score(pred, bin_values) - target_score.float().reshape(-1)).pow(2).mean()
 
 
+def distribution_faults(distributions: torch.Tensor) -> tuple[list[int], list[int], torch.Tensor]:
+    """What keeps finite `(batch, bins)` rows from being probability distributions, the one check of it.
+
+    Returns the rows with a negative entry, the rows whose sum is off 1 by more than `DISTRIBUTION_SUM_TOLERANCE`,
+    and the sums `(batch,)`. The model's labels (`check_labels`) and the collator's rows are checked here.
+    """
+    negative = (distributions < 0).any(dim=1).nonzero().flatten().tolist()
+    sums = distributions.sum(dim=1)
+    off = ((sums - 1).abs() > DISTRIBUTION_SUM_TOLERANCE).nonzero().flatten().tolist()
+    return negative, off, sums
+
+
 def check_labels(labels: torch.Tensor, batch: int, num_bins: int, check_values: bool = True) -> torch.Tensor:
     """`labels` as float32 `(batch, num_bins)` distributions or `(batch,)` scores, or a ValueError naming the rows.
 
@@ -103,9 +115,7 @@ def check_labels(labels: torch.Tensor, batch: int, num_bins: int, check_values: 
     if not_finite:
         raise ValueError(f"labels of rows {not_finite} contain NaN or inf.")
     if labels.ndim == 2:
-        negative = (labels < 0).any(dim=1).nonzero().flatten().tolist()
-        sums = labels.sum(dim=1)
-        off = ((sums - 1).abs() > DISTRIBUTION_SUM_TOLERANCE).nonzero().flatten().tolist()
+        negative, off, sums = distribution_faults(labels)
         if negative or off:
             raise ValueError(
                 "labels must be probability distributions (non-negative, summing to 1): "
@@ -141,6 +151,7 @@ __all__ = [
     "ADAPTATION_MSE_WEIGHT",
     "adaptation_loss",
     "check_labels",
+    "distribution_faults",
     "distribution_mse",
     "earth_movers_distance",
     "expected_score",

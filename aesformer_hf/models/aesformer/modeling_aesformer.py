@@ -30,7 +30,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
 
-from .configuration_aesformer import AesformerConfig
+from .configuration_aesformer import MULTIMODAL_MODE, VISION_MODE, AesformerConfig
 from .losses_aesformer import check_labels, expected_score, supervised_loss
 
 logger = logging.get_logger(__name__)
@@ -46,10 +46,6 @@ def is_tracing() -> bool:
     compiler = torch.compiler
     exporting = getattr(compiler, "is_exporting", lambda: False)
     return compiler.is_compiling() or exporting() or torch.jit.is_tracing() or torch.jit.is_scripting()
-
-
-MIAA = "multimodal"
-VIAA = "vision"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -219,13 +215,13 @@ class AesformerFusionLayer(GradientCheckpointingLayer):
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
-        mode: str = VIAA,
+        mode: str = VISION_MODE,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, probs = self.self_attention(
             hidden_states, attention_mask, output_attentions=output_attentions
         )
-        expert = self.vision_language_expert if mode == MIAA else self.vision_expert
+        expert = self.vision_language_expert if mode == MULTIMODAL_MODE else self.vision_expert
         return expert(attended), probs
 
 
@@ -523,7 +519,7 @@ class AesformerModel(AesformerPreTrainedModel):
         if input_ids is not None:
             self._require_text_tower("run the multimodal (MIAA) path")
             self._check_text(input_ids, attention_mask, batch)
-            mode = MIAA
+            mode = MULTIMODAL_MODE
             image_tokens = self.get_miaa_image_tokens(pixel_values)
             text_hidden = self.get_text_hidden_state(input_ids, attention_mask, token_type_ids)
             image_mask = torch.ones(image_tokens.shape[:2], dtype=torch.long, device=image_tokens.device)
@@ -532,7 +528,7 @@ class AesformerModel(AesformerPreTrainedModel):
             token_mask = torch.cat([image_mask, text_mask.to(image_mask.dtype)], dim=1)
             additive_mask = self._fusion_mask(token_mask, hidden.dtype)
         else:
-            mode = VIAA
+            mode = VISION_MODE
             image_tokens = self.neck(self.get_swin_levels(pixel_values), self.project_image_tokens)
             hidden = image_tokens
             token_mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)

@@ -25,6 +25,7 @@ from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
 from .checkpoint_keys_aesformer import require_matching_checkpoint
+from .configuration_aesformer import MULTIMODAL_MODE, VISION_MODE
 from .image_utils_aesformer import ImageLoadError, load_image
 from .processing_aesformer import (
     MAX_COMMENT_WORDS,
@@ -34,8 +35,6 @@ from .processing_aesformer import (
     has_comments,
 )
 
-MIAA_MODE = "multimodal"
-VIAA_MODE = "vision"
 ON_ERROR_CHOICES = ("raise", "skip")
 # fast_decode: a JPEG is DCT-scaled to no less than this many times the model's input side, then resized exactly.
 FAST_DECODE_FACTOR = 2
@@ -206,14 +205,14 @@ class ImageAestheticsPipeline(Pipeline):
         is_miaa = batch["is_miaa"]
         rated: list[dict | None] = [None] * len(is_miaa)
         pixel_values = batch["pixel_values"].to(self.dtype) if is_miaa else None
-        for mode in (VIAA_MODE, MIAA_MODE):
-            indices = [i for i, miaa in enumerate(is_miaa) if miaa == (mode == MIAA_MODE)]
+        for mode in (VISION_MODE, MULTIMODAL_MODE):
+            indices = [i for i, miaa in enumerate(is_miaa) if miaa == (mode == MULTIMODAL_MODE)]
             if not indices:
                 continue
             inputs = {
                 "pixel_values": pixel_values if len(indices) == len(is_miaa) else pixel_values[indices],
             }
-            if mode == MIAA_MODE:
+            if mode == MULTIMODAL_MODE:
                 inputs.update({k[len("text_") :]: v for k, v in batch.items() if k.startswith("text_")})
             outputs = self.model(**inputs)
             for row, index in enumerate(indices):
