@@ -1,0 +1,171 @@
+"""End-to-end rating throughput (`aesformer-hf score`, the pipeline) beside the model alone, in one run.
+
+A folder of real JPEGs of mixed sizes: scikit-image's sample photos re-encoded at 0.3 to 24 MP (quality 90). The
+model is vision-only AesFormer-T in shape (random weights: speed does not depend on their values). Measured,
+each after a warm-up:
+
+* model only: the model on already-decoded, already-resized tensors, at `--batch-size` (the ceiling);
+* pipeline: `pipeline("image-aesthetics")` over the file paths (decode + resize + model), with and without
+  `fast_decode`, with `--num-workers` DataLoader workers;
+* score: `aesformer-hf score FOLDER --output x.jsonl` in this process, same settings.
+
+Goal of the scoring issue: end to end >= 0.8 x model only. On a CPU the decoder and the model share the same
+cores, so large JPEGs bound it; `--device cuda --dtype bfloat16 [--compile]` measures the GPU case.
+
+    python benchmarks/bench_scoring.py --threads 2 --batch-size 8
+    python benchmarks/bench_scoring.py --device cuda --dtype bfloat16 --batch-size 64 --compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
+MEGAPIXELS = (0.3, 1.0, 3.0, 6.0, 12.0, 24.0)
+
+
+def make_folder(folder: Path, per_size: int) -> list[Path]:
+    """`per_size` photos at each size in MEGAPIXELS, as JPEG quality 90."""
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for size_index, megapixels in enumerate(MEGAPIXELS):
+        for k in range(per_size):
+            name = PHOTOS[(size_index + k) % len(PHOTOS)]
+            photo = Image.fromarray(getattr(data, name)()).convert("RGB")
+            scale = (megapixels * 1e6 / (photo.width * photo.height)) ** 0.5
+            resized = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.BICUBIC)
+            path = folder / f"{megapixels:g}MP-{k}-{name}.jpg"
+            buffer = io.BytesIO()
+            resized.save(buffer, format="JPEG", quality=90)
+            path.write_bytes(buffer.getvalue())
+            paths.append(path)
+    return paths
+
+
+def best_of(fn, repeats: int) -> float:
+    """Median seconds of `fn()` over `repeats` runs."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-size", type=int, default=4, help="photos per size (6 sizes)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--num-workers", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from transformers import pipeline
+
+    from aesformer_hf import AesformerConfig, AesformerForAesthetic, AesformerImageProcessor
+    from aesformer_hf.cli import main as cli_main
+    from aesformer_hf.models.aesformer.image_utils_aesformer import load_image
+
+    work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    paths = make_folder(work / "photos", args.per_size)
+    model_dir = work / "model"
+    torch.manual_seed(0)
+    AesformerForAesthetic(AesformerConfig.from_variant("tiny").to_vision_only()).save_pretrained(model_dir)
+    AesformerImageProcessor().save_pretrained(model_dir)
+    count = len(paths)
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=dtype))
+        if dtype != torch.float32
+        else contextlib.nullcontext
+    )
+    rows = []
+
+    # Model only: decoded and resized beforehand.
+    model = AesformerForAesthetic.from_pretrained(model_dir).eval().to(device)
+    forward = torch.compile(model) if args.compile else model
+    processor = AesformerImageProcessor.from_pretrained(model_dir)
+    pixels = processor([load_image(p) for p in paths], return_tensors="pt")["pixel_values"]
+    batches = [pixels[i : i + args.batch_size].to(device) for i in range(0, count, args.batch_size)]
+
+    def model_only():
+        with torch.inference_mode(), autocast():
+            for batch in batches:
+                forward(pixel_values=batch).score.float().cpu()
+
+    model_only()  # warm-up (and compilation)
+    rows.append(("model only (decoded tensors)", count / best_of(model_only, args.repeats)))
+
+    for fast in (False, True):
+        rater = pipeline("image-aesthetics", model=str(model_dir), device=device, dtype=dtype)
+        if args.compile:
+            rater.model = torch.compile(rater.model)
+
+        def run_pipeline(rater=rater, fast=fast):
+            list(
+                rater(
+                    [str(p) for p in paths],
+                    batch_size=args.batch_size,
+                    num_workers=args.num_workers,
+                    fast_decode=fast,
+                )
+            )
+
+        run_pipeline()
+        label = f"pipeline, {args.num_workers} workers{', fast decode' if fast else ''}"
+        rows.append((label, count / best_of(run_pipeline, args.repeats)))
+
+    for fast in (False, True):
+        out = work / f"scores-{fast}.jsonl"
+
+        def run_score(out=out, fast=fast):
+            argv = [
+                "score", str(work / "photos"), "--model", str(model_dir), "--output", str(out), "--overwrite",
+                "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers),
+                "--threads", str(args.threads), "--device", args.device, "--dtype", args.dtype, "--no-progress",
+            ]  # fmt: skip
+            argv += ["--fast-decode"] if fast else []
+            argv += ["--compile"] if args.compile else []
+            assert cli_main(argv) == 0
+
+        run_score()
+        label = f"aesformer-hf score, {args.num_workers} workers{', --fast-decode' if fast else ''}"
+        rows.append((label, count / best_of(run_score, args.repeats)))
+
+    sizes = [Image.open(p).size for p in paths]
+    megapixels = np.array([w * h / 1e6 for w, h in sizes])
+    ceiling = rows[0][1]
+    print(
+        f"\n{count} JPEGs, {megapixels.min():.1f}-{megapixels.max():.1f} MP (mean {megapixels.mean():.1f}); "
+        f"AesFormer-T shape VIAA, batch {args.batch_size}, {args.threads} threads, {args.device} {args.dtype}"
+        f"{' compiled' if args.compile else ''}, torch {torch.__version__}"
+    )
+    print("| route | img/s | vs model only |")
+    print("|---|---|---|")
+    for label, ips in rows:
+        print(f"| {label} | {ips:.2f} | {ips / ceiling:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
