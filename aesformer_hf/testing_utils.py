@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from transformers import BertTokenizer
 
-from .models.aesformer.configuration_aesformer import AesformerConfig
+from .models.aesformer.configuration_aesformer import VARIANTS, AesformerConfig
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BASIC_WORDS = (
@@ -38,7 +38,7 @@ def tiny_config(
     """
     heads = max(1, text_hidden_size // 16)
     vision = {
-        "architecture": "swin_tiny_patch4_window7_224",
+        "architecture": VARIANTS["tiny"].swin,
         "model_args": {
             "embed_dim": embed_dim,
             "depths": [1, 1, 1, 1],

@@ -33,6 +33,7 @@ from aesformer_hf.data.schema import DATASET_FACTS, JAS_SPEC, build_features, la
 from aesformer_hf.data.source import DatasetDescription, DatasetSource, ImageRecord
 from aesformer_hf.data.splits import SPLIT_ORDER, split_name_from_file
 from aesformer_hf.data.text import read_csv_rows, read_text
+from aesformer_hf.models.aesformer.configuration_aesformer import PIPELINE_TASK
 
 JAS_FEATURES = build_features(
     JAS_SPEC,
@@ -76,7 +77,7 @@ JAS_DESCRIPTION = DatasetDescription(
         "year": "year from the .tru file, as written",
         "period": "period code from the .tru file (p1..p19)",
     },
-    tags=("image-aesthetics", "aesformer", "paintings"),
+    tags=(PIPELINE_TASK, "aesformer", "paintings"),
 )
 
 # Canonical column -> the header names it has in the spreadsheet and in ReLIC's split CSVs.

@@ -15,6 +15,7 @@ from aesformer_hf.data.images import ImageIndex
 from aesformer_hf.data.report import BuildReport
 from aesformer_hf.data.schema import AestheticDatasetSpec
 from aesformer_hf.data.splits import order_splits
+from aesformer_hf.models.aesformer.configuration_aesformer import PIPELINE_TASK
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class DatasetDescription:
     license_notice: str
     citation: str
     column_notes: dict[str, str] = field(default_factory=dict)
-    tags: tuple[str, ...] = ("image-aesthetics", "aesformer")
+    tags: tuple[str, ...] = (PIPELINE_TASK, "aesformer")
 
 
 @dataclass

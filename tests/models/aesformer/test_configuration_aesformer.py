@@ -91,11 +91,14 @@ def test_the_pipeline_task_is_one_name():
     from transformers.pipelines import PIPELINE_REGISTRY
 
     import aesformer_hf
+    from aesformer_hf.data import ava, jas, photonet
     from aesformer_hf.hub import model_card, remote_code
 
     assert PIPELINE_TASK in PIPELINE_REGISTRY.get_supported_tasks()
     assert aesformer_hf.PIPELINE_TASK == remote_code.PIPELINE_TASK == PIPELINE_TASK
     assert PIPELINE_TASK in model_card.TAGS
+    for builder in (ava.AVA_BUILDER, photonet.PHOTONET_BUILDER, jas.JAS_BUILDER):
+        assert PIPELINE_TASK in builder.description.tags  # the dataset cards' Hub tag
     assert AesformerConfig.pipeline_tasks_registered_locally == (PIPELINE_TASK,)
 
 
