@@ -216,3 +216,13 @@ def test_remote_code_problems_names_what_is_missing(tmp_path, saved_folders):
     assert any("image_utils_aesformer.py" in p for p in problems)
     assert any("custom_pipelines" in p and "image-aesthetics" in p for p in problems)
     assert len(problems) == 2
+
+
+def test_hub_shipped_files_point_at_nothing_outside_the_repository():
+    """The model folder's files travel alone to the Hub: their docstrings must not cite the project's design notes."""
+    from pathlib import Path
+
+    import aesformer_hf.models.aesformer as shipped
+
+    for path in Path(shipped.__file__).parent.glob("*.py"):
+        assert "DESIGN" not in path.read_text(encoding="utf-8"), path.name

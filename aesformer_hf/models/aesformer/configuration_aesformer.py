@@ -32,7 +32,7 @@ PAPER_MODE_NAMES = {MULTIMODAL_MODE: MIAA, VISION_MODE: VIAA}
 MODE_OF_PAPER_NAME = {paper: mode for mode, paper in PAPER_MODE_NAMES.items()}
 MODE_DESCRIPTIONS = {MULTIMODAL_MODE: "image + comments", VISION_MODE: "image only"}
 
-# The training stages (DESIGN §3): stage 1 trains the multimodal path, stage 2 adapts the vision path.
+# The training stages (README, "Training"): stage 1 trains the multimodal path, stage 2 adapts the vision path.
 MULTIMODAL_STAGE = "multimodal"
 ADAPTATION_STAGE = "adaptation"
 STAGES = (MULTIMODAL_STAGE, ADAPTATION_STAGE)
@@ -47,7 +47,7 @@ PIPELINE_TASK = "image-aesthetics"
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AesformerVariant:
-    """One released AesFormer shape (DESIGN §2): its timm Swin, the Swin's numbers and the weights it starts from.
+    """One released AesFormer shape (AesFormer-T, -S, -B): its timm Swin, the Swin's numbers and the weights it starts from.
 
     AesFormer-T, -S and -B are Swin-T, Swin-S and Swin-B (patch 4, window 7, 224 px, MLP ratio 4). The fusion width
     is BERT-base's 768 for all of them; B's Swin is 1024 wide at the last stage, hence its `proj`.
