@@ -102,7 +102,7 @@ def _dataset_scale(key: str) -> str:
     return f"votes for ratings {scale} ({spec.num_bins} bins); high when the mean score > {threshold}"
 
 
-# The AesFormer paper's figures (DESIGN §1), accuracy in percent, for the body's comparison table only.
+# The AesFormer paper's figures, accuracy in percent, for the body's comparison table only.
 REPORTED_BY_PAPER: dict[tuple[str, str, str], dict[str, float]] = {
     ("tiny", "AVA", MIAA): {"accuracy": 90.09, "plcc": 0.905, "srcc": 0.899},
     ("tiny", "AVA", VIAA): {"accuracy": 85.10, "plcc": 0.777, "srcc": 0.768},

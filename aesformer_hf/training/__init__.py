@@ -1,4 +1,4 @@
-"""Training AesFormer with the `transformers.Trainer` API: the two stages of DESIGN §3.
+"""Training AesFormer with the `transformers.Trainer` API: the two stages (see the README, "Training").
 
 * [`AesformerTrainingArguments`]: `TrainingArguments` plus `stage` (`"multimodal"` | `"adaptation"`) and the
   loss weights;

@@ -1,6 +1,6 @@
 """The data collator that turns rows of an aesthetics `datasets.Dataset` into AesFormer batches.
 
-Rows carry raw columns (DESIGN §5): `image` (PIL image, `{"bytes", "path"}` or a path), `distribution`
+Rows carry raw columns (as the dataset builders write them): `image` (PIL image, `{"bytes", "path"}` or a path), `distribution`
 (`num_bins` probabilities) or, for score-only datasets such as JAS, `score`, optionally `comments`
 (list of strings) and `image_id`. The collator
 

@@ -1,4 +1,4 @@
-"""Momentum contrast: the training state of AesFormer's image-text contrastive objective (DESIGN §2).
+"""Momentum contrast: the training state of AesFormer's image-text contrastive objective.
 
 It holds momentum twins of the parts that produce the contrastive embeddings (the Swin tower, the projection
 when there is one, the BERT tower and the contrastive LayerNorm), updated as an exponential moving average of

@@ -1,4 +1,4 @@
-"""Which parameters each AesFormer training stage trains (DESIGN §3).
+"""Which parameters each AesFormer training stage trains.
 
 Stage 1, `"multimodal"`: everything the image+comments forward pass uses (Swin, projection, BERT, the shared
 fusion attention, the vision-language experts, the MIAA heads, the contrastive LayerNorm and temperature).

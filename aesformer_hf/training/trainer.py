@@ -1,4 +1,4 @@
-"""`AesformerTrainer`: the `transformers.Trainer` that trains AesFormer's two stages (DESIGN §3).
+"""`AesformerTrainer`: the `transformers.Trainer` that trains AesFormer's two stages.
 
 It changes only what AesFormer needs:
 

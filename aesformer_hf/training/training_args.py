@@ -13,7 +13,7 @@ from .stages import MULTIMODAL, STAGES
 @dataclass
 class AesformerTrainingArguments(TrainingArguments):
     r"""
-    [`~transformers.TrainingArguments`] with the two AesFormer stages (DESIGN §3) and their loss weights.
+    [`~transformers.TrainingArguments`] with the two AesFormer stages and their loss weights.
 
     Everything else (learning rate, schedule, batch size, `bf16`/`fp16`, gradient accumulation, checkpoints,
     evaluation) is the usual `TrainingArguments` field. The paper's recipe:

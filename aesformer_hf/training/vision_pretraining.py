@@ -1,6 +1,6 @@
 """Pre-train AesFormer's Swin tower as an image classifier with `transformers.Trainer`.
 
-AesFormer's recipe starts from an ImageNet-pretrained Swin (DESIGN §2): stage 1 fine-tunes it gently and
+AesFormer's recipe starts from an ImageNet-pretrained Swin: stage 1 fine-tunes it gently and
 stage 2 freezes it, so everything the vision-only (VIAA) path can see comes from what the tower already
 knows. Where no pretrained Swin can be had (a machine without the Hub, as in `aesformer-hf demo`), or to
 adapt a tower to a domain first, [`pretrain_vision_tower`] trains a `TimmWrapperForImageClassification` of

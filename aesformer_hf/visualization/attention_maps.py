@@ -44,7 +44,7 @@ from aesformer_hf.models.aesformer.processing_aesformer import (
 ROLLOUT = "rollout"
 LAST_LAYER = "last"
 METHODS = (ROLLOUT, LAST_LAYER)
-VIAA_LEVELS = 4  # L1..L4, each grid x grid tokens, in this order (DESIGN §2)
+VIAA_LEVELS = 4  # L1..L4, each grid x grid tokens, in this order (see AesformerModel.get_swin_levels)
 
 
 @dataclass
