@@ -13,7 +13,9 @@ from pathlib import Path
 DATASET_NAMES = ("ava", "jas", "photonet")
 DEFAULT_MAX_SHARD_BYTES = 500 * 2**20  # = aesformer_hf.data.parquet.DEFAULT_MAX_SHARD_BYTES (tested)
 DESCRIPTION = (
-    """From a local copy to Parquet (and the Hub): ``aesformer-hf prepare-dataset`` and its Python twin."""
+    "Turn your local copy of AVA, Photo.net or JAS into a Parquet dataset that datasets.load_dataset reads with no "
+    "script, plus a dataset card and a build report of every skipped or repaired row; optionally push it to a "
+    "private Hub repo. The build is all or nothing: an interrupted build leaves --output as it was."
 )
 
 

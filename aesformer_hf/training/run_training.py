@@ -15,6 +15,8 @@ Run it on one CPU, on one GPU (`--bf16` / `--fp16`) or on many through `accelera
 
 from __future__ import annotations
 
+import argparse
+import copy
 import os
 import sys
 from dataclasses import dataclass, field
@@ -328,13 +330,37 @@ def prepare_run(
     return train, evaluation, model, processor, resume
 
 
+class _DashStyleHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option once, in the dash style of the other commands (`--output-dir`); HfArgumentParser also
+    accepts, and lists, the underscore spelling (`--output_dir`), which keeps working."""
+
+    def _format_action_invocation(self, action):
+        strings = action.option_strings
+        dashed = [o for o in strings if not ("_" in o and o.replace("_", "-") in strings)]
+        if dashed != strings:
+            action = copy.copy(action)
+            action.option_strings = dashed
+        return super()._format_action_invocation(action)
+
+
+def _dash_style_first(parser: argparse.ArgumentParser) -> None:
+    # The usage line names an option by its first spelling: put the dash spelling first.
+    for action in parser._actions:
+        action.option_strings.sort(key=lambda option: "_" in option)
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Parse the arguments (`argv`, default `sys.argv[1:]`, or one .json/.yaml file), train, save, evaluate.
 
     Returns 0, or 2 after printing one line when the arguments, the dataset or a model to load are refused (see
     `prepare_run`).
     """
-    parser = HfArgumentParser((ModelArguments, DataArguments, AesformerTrainingArguments), prog=prog)
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, AesformerTrainingArguments),
+        prog=prog,
+        formatter_class=_DashStyleHelpFormatter,
+    )
+    _dash_style_first(parser)
     if argv is None and len(sys.argv) == 2 and sys.argv[1].endswith((".json", ".yaml", ".yml")):
         path = os.path.abspath(sys.argv[1])
         model_args, data_args, training_args = (
@@ -366,7 +392,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         # The card holds what this run measured, as model-index metadata (push_to_hub uploads it).
-        trainer.create_model_card(dataset=os.path.basename(os.path.normpath(data_args.dataset)), metrics=metrics)
+        trainer.create_model_card(
+            dataset=os.path.basename(os.path.normpath(data_args.dataset)), metrics=metrics
+        )
     return 0
 
 

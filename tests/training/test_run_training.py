@@ -62,3 +62,23 @@ def test_bins_must_match_the_dataset(tmp_path, parquet_folder, capsys):
     argv = ["--dataset", str(parquet_folder), "--model", str(tmp_path / "seven"), *_common(tmp_path / "o")]
     assert train_main(argv) == 2
     assert "predicts 7 bins but the dataset has 10" in capsys.readouterr().err
+
+
+def test_options_take_both_spellings_and_help_shows_the_dash_one(tmp_path, parquet_folder, capsys):
+    for spelling in ("--output-dir", "--output_dir"):
+        argv = [
+            "--dataset",
+            str(parquet_folder),
+            spelling,
+            str(tmp_path / spelling.strip("-")),
+            "--max-steps",
+            "1",
+        ]
+        assert train_main([*argv, "--config_preset", "test", "--report-to", "none", "--use-cpu"]) == 0
+        assert (tmp_path / spelling.strip("-") / "config.json").is_file()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        train_main(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--output-dir OUTPUT_DIR" in help_text and "--output_dir" not in help_text
+    assert "--per-device-train-batch-size" in help_text and "--per_device_train_batch_size" not in help_text
