@@ -160,6 +160,8 @@ def _training_arguments(stage: str, run_dir: str, settings: DemoSettings, seed: 
         logging_steps=50 if not quick else 1,
         logging_first_step=True,
         report_to=[],
+        # Explicit: TrainingArguments would read "no bars" from the quieted logging the demo runs under.
+        disable_tqdm=False,
         seed=seed,
         use_cpu=True,
         dataloader_num_workers=0,

@@ -116,6 +116,8 @@ def pretrain_vision_tower(
         "save_strategy": "no",
         "report_to": [],
         "dataloader_num_workers": 0,
+        # A progress bar even when the caller quieted transformers' logging (TrainingArguments would hide it).
+        "disable_tqdm": False,
     }
     args = TrainingArguments(
         output_dir=os.path.join(os.fspath(output_dir), "run"),

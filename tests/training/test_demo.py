@@ -13,9 +13,12 @@ from aesformer_hf.training.demo import run_demo
 def test_quick_demo_from_the_command_line(tmp_path, capsys):
     output = tmp_path / "demo"
     assert cli_main(["demo", "--quick", "--output", str(output), "--seed", "1"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     for text in ("[1/5]", "[5/5]", "MIAA", "VIAA", "SRCC", "pipeline('image-aesthetics'"):
         assert text in printed, text
+    # Training shows its progress bars (tqdm writes to stderr): the pre-training and both stages, 4 steps each.
+    assert captured.err.count("4/4 [") >= 3, captured.err[-2000:]
     for name in (
         "config.json",
         "model.safetensors",
