@@ -1,4 +1,5 @@
-"""The `aesformer-hf` command line: score | demo | train | prepare-dataset | convert-original | attention | export."""
+"""The `aesformer-hf` command line: score | report | app | demo | train | prepare-dataset | convert-original | attention |
+export."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 # (torch, transformers, datasets) only when its command runs, so that `aesformer-hf --help` starts at once.
 SUBCOMMANDS = (
     ("aesformer_hf.commands.score", "add_parser"),
+    ("aesformer_hf.commands.report", "add_parser"),
+    ("aesformer_hf.commands.app", "add_parser"),
     ("aesformer_hf.commands.train", "add_parsers"),
     ("aesformer_hf.commands.prepare_dataset", "add_parser"),
     ("aesformer_hf.commands.convert_original", "add_parser"),

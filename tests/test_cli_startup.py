@@ -38,7 +38,10 @@ def test_building_the_parser_imports_nothing_heavy():
     assert loaded == "[]"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["score", "--help"], ["prepare-dataset", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["score", "--help"], ["prepare-dataset", "--help"], ["report", "--help"], ["app", "--help"]],
+)
 def test_help_takes_well_under_a_second_of_cpu(argv):
     """CPU time, not wall time: the machine may be busy. Before, `aesformer-hf --help` took 4-8 s."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -17,7 +17,16 @@ tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "aesformer_hf"
-JOB_SPECIFIC = {"scikit-image", "openpyxl", "matplotlib", "pandas", "onnx", "onnxscript", "onnxruntime"}
+JOB_SPECIFIC = {
+    "scikit-image",
+    "openpyxl",
+    "matplotlib",
+    "pandas",
+    "onnx",
+    "onnxscript",
+    "onnxruntime",
+    "gradio",
+}
 
 
 def _name(requirement: str) -> str:

@@ -54,6 +54,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     out.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     out.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write an HTML report of the ratings here when done (as `aesformer-hf report` does)",
+    )
+    out.add_argument(
         "--format",
         choices=STDOUT_FORMATS,
         default=None,
@@ -137,6 +142,10 @@ def _check_arguments(args) -> str | None:
         value = getattr(args, option)
         if value is not None and value < minimum:
             raise CommandError(f"--{option.replace('_', '-')} must be at least {minimum}, got {value}.")
+    if args.html is not None:
+        from .report import check_html_path
+
+        check_html_path(args.html, "--html")
     if args.output is None:
         if args.resume or args.overwrite:
             raise CommandError("--resume and --overwrite need --output.")
@@ -412,12 +421,20 @@ def _run(args: argparse.Namespace) -> int:
     if not inputs.streaming:
         todo = plan["todo"] if plan["todo"] is not None else range(len(inputs))
         todo = shard(todo, rank, world_size)
+    write = writer.write
+    printed: list[dict] = []  # the rows of --html when they are only printed
+    if args.html is not None and args.output is None:
+
+        def write(rows, _print=writer.write):
+            printed.extend(rows)
+            _print(rows)
+
     try:
         summary = score_inputs(
             inputs,
             rater,
             preparer,
-            writer.write,
+            write,
             todo=todo,
             done=plan.get("done"),
             batch_size=args.batch_size,
@@ -433,6 +450,7 @@ def _run(args: argparse.Namespace) -> int:
         state.wait_for_everyone()
     if args.output is None:
         print(f"Rated {summary.rated} image(s), skipped {len(summary.skipped)}.", file=sys.stderr)
+        _write_html(args, printed)
         return 1 if summary.skipped else 0
     if not is_main:
         return 0
@@ -443,7 +461,26 @@ def _run(args: argparse.Namespace) -> int:
         f"{merged.errors} skipped.",
         file=sys.stderr,
     )
+    _write_html(args, None)
     return 1 if merged.errors else 0
+
+
+def _write_html(args, rows: list[dict] | None) -> None:
+    """--html: the report of the finished output (`rows` when they were only printed)."""
+    if args.html is None:
+        return
+    from ..report import write_report, write_report_from_scores
+    from .loading import CommandError
+    from .report import print_summary
+
+    try:
+        if rows is None:
+            summary = write_report_from_scores(args.output, args.html, model_name=args.model)
+        else:
+            summary = write_report(rows, args.html, model_name=args.model)
+    except (ValueError, OSError) as error:
+        raise CommandError(f"--html {args.html}: {error}") from None
+    print_summary(summary, args.html)
 
 
 def _default_threads(num_workers: int) -> int:

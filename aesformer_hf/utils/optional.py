@@ -1,4 +1,4 @@
-"""Optional dependencies: the packages of the `[demo]`, `[data]`, `[viz]` and `[onnx]` extras.
+"""Optional dependencies: the packages of the `[demo]`, `[data]`, `[viz]`, `[onnx]` and `[app]` extras.
 
 A core install (`pip install aesformer-hf`) rates and trains. What only one job needs is an extra, imported only
 where that job runs, after [`require`] has checked it: a missing package is then one line naming the `pip install`
@@ -21,6 +21,7 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "onnx": ("onnx", "onnx"),
     "onnxscript": ("onnxscript", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
+    "gradio": ("gradio", "app"),
 }
 
 
