@@ -21,10 +21,21 @@ SUBCOMMANDS = (
 )
 
 
+def _version() -> str:
+    # The installed distribution's metadata: no import of the package's heavy modules.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aesformer-hf")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aesformer-hf", description="AesFormer image aesthetic assessment on transformers."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name, function_name in SUBCOMMANDS:
         getattr(importlib.import_module(module_name), function_name)(subparsers)

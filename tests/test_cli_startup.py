@@ -123,3 +123,16 @@ def test_light_parsers_keep_the_libraries_options():
         prepare.add_parser is prepare_dataset.add_parser and prepare.parse_size is prepare_dataset.parse_size
     )
     assert attention_maps.add_parser is attention.add_parser and demo.add_demo_parser is train.add_demo_parser
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+
+    import pytest
+
+    from aesformer_hf.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"aesformer-hf {version('aesformer-hf')}"
