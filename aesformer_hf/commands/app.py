@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .loading import add_model_loading_options
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
@@ -32,17 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
     )
     parser.add_argument("--device", default="cpu", help="torch device to run the model on (default cpu)")
-    parser.add_argument(
-        "--allow-partial-weights",
-        action="store_true",
-        help="rate even when the folder's weights leave parameters missing or hold unexpected ones",
-    )
-    parser.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="allow a tokenizer/processor that ships its own code to run it (the model itself is always loaded "
-        "with this package's classes)",
-    )
+    add_model_loading_options(parser, "rate")
     parser.set_defaults(func=run_app)
     return parser
 

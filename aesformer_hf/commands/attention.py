@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from .loading import add_model_loading_options
+
 ROLLOUT, LAST_LAYER = "rollout", "last"  # = attention_maps.METHODS (tested)
 METHODS = (ROLLOUT, LAST_LAYER)
 
@@ -43,17 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--colormap", default="jet", help="matplotlib colormap of the heatmap (default jet)")
     parser.add_argument("--alpha", type=float, default=0.45, help="heatmap opacity in [0, 1] (default 0.45)")
     parser.add_argument("--device", default="cpu", help="torch device to run the model on (default cpu)")
-    parser.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="let the folder's own tokenizer/processor code run (the model always loads with aesformer_hf's "
-        "classes); without it such a folder is refused",
-    )
-    parser.add_argument(
-        "--allow-partial-weights",
-        action="store_true",
-        help="load even when the folder's weights leave parameters missing or hold unexpected ones",
-    )
+    add_model_loading_options(parser, "load")
     parser.set_defaults(func=run_attention_command)
     return parser
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .loading import add_model_loading_options
+
 # `aesformer_hf.exporting.MODES`, the configuration's mode names (a test keeps them equal): this parser is built
 # for `--help` without importing torch.
 EXPORT_MODES = ("vision", "multimodal")
@@ -29,17 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=EXPORT_MODES[0],
         help="vision: image only (VIAA); multimodal: image + comments (MIAA)",
     )
-    parser.add_argument(
-        "--allow-partial-weights",
-        action="store_true",
-        help="export even when the folder's weights leave parameters missing or hold unexpected ones",
-    )
-    parser.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="let the folder's own tokenizer/processor code run (the model always loads with aesformer_hf's "
-        "classes); without it such a folder is refused",
-    )
+    add_model_loading_options(parser, "export")
     parser.set_defaults(func=run_export)
     return parser
 

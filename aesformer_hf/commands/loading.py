@@ -14,6 +14,25 @@ class CommandError(ValueError):
 REMOTE_CODE_REFUSAL = "that code runs only with --trust-remote-code (read it first)"
 
 
+def add_model_loading_options(parser, action: str = "run") -> None:
+    """`--allow-partial-weights` and `--trust-remote-code`, worded the same in every command that loads a model.
+
+    `action` completes the first help text: "rate", "export", "load", ...
+    """
+    parser.add_argument(
+        "--allow-partial-weights",
+        action="store_true",
+        help=f"{action} even when the folder's weights leave parameters missing or hold unexpected ones "
+        "(by default: refused, naming them)",
+    )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let a tokenizer/processor that ships its own code run it (the model always loads with this "
+        "package's classes; nothing is ever asked on stdin); without it such a folder is refused",
+    )
+
+
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0].strip() if text else type(error).__name__

@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from .loading import add_model_loading_options
+
 DTYPES = ("float32", "bfloat16", "float16")
 STDOUT_FORMATS = ("table", "json", "jsonl", "csv")
 # How long the processes of `accelerate launch` wait for each other (at the start and at the end of a run, whose
@@ -92,17 +94,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "input by a few levels, like pipeline(..., fast_decode=True))",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument(
-        "--allow-partial-weights",
-        action="store_true",
-        help="rate even when the folder's weights leave parameters missing or hold unexpected ones",
-    )
-    parser.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="allow a tokenizer/processor that ships its own code to run it (the model itself is always loaded "
-        "with this package's classes; nothing is ever asked on stdin)",
-    )
+    add_model_loading_options(parser, "rate")
     parser.set_defaults(func=run_score)
     return parser
 
