@@ -18,7 +18,7 @@ from PIL import Image
 from transformers import pipeline
 
 from aesformer_hf.cli import main as cli_main
-from aesformer_hf.data.prepare import main as prepare_main
+from aesformer_hf.commands.prepare_dataset import main as prepare_main
 
 NUM_FILES = 240
 FORMATS = ("JPEG", "PNG", "WEBP")

@@ -1,11 +1,14 @@
 """`aesformer-hf attention`: where the fusion layers' attention looks, as a heatmap over the image.
 
-The library is `aesformer_hf.visualization.attention_maps`; it is imported only when the command runs.
+The library is `aesformer_hf.visualization.attention_maps` (`render_attention`); it is imported only when the command
+runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from .loading import add_model_loading_options
 
@@ -50,8 +53,90 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def run_attention_command(args: argparse.Namespace) -> int:
-    """Run `attention` (see `aesformer_hf.visualization.attention_maps.run_attention_command`)."""
-    from ..visualization.attention_maps import run_attention_command as run
+def _load_model_and_processor(
+    model_name_or_path: str,
+    device: str,
+    *,
+    trust_remote_code: bool = False,
+    allow_partial_weights: bool = False,
+):
+    """The model (`load_aesthetics_model`: strict, never running shipped code) on `device`, and its saved processor.
 
-    return run(args)
+    Raises `CommandError` (one line) for a bad `--device`, a folder or repo that is not a loadable AesFormer,
+    weights that do not fit (unless `--allow-partial-weights`), and a tokenizer shipped as code (unless
+    `--trust-remote-code`).
+    """
+    from .loading import CommandError, check_device, load_aesthetics_model, load_processor
+
+    device = check_device(device)
+    model = load_aesthetics_model(
+        model_name_or_path, trust_remote_code=trust_remote_code, allow_partial=allow_partial_weights
+    )
+    processor = load_processor(model_name_or_path, trust_remote_code=trust_remote_code)
+    if processor is None:
+        raise CommandError(
+            f"--model {model_name_or_path}: no processor saved there (processor_config.json or "
+            "preprocessor_config.json); expected a folder written by AesformerProcessor.save_pretrained."
+        )
+    return model.to(device), processor
+
+
+def run_attention_command(args: argparse.Namespace) -> int:
+    """`aesformer-hf attention`: write the overlay PNG, print the mode, score and (MIAA) the top words.
+
+    The drawing is `aesformer_hf.visualization.attention_maps.render_attention`; this checks the paths, loads the
+    model and reports. Exit code 0 written, 2 for a bad image, output path, model or option.
+    """
+    image_path, output = Path(args.image), Path(args.output)
+    if not image_path.is_file():
+        print(f"error: IMAGE {str(image_path)!r} is not a file; give the path of a photo.", file=sys.stderr)
+        return 2
+    if output.suffix.lower() != ".png":
+        print(
+            f"error: --output {str(output)!r} must end in .png (the overlay is written as PNG).",
+            file=sys.stderr,
+        )
+        return 2
+    from ..models.aesformer.image_utils_aesformer import ImageLoadError, load_image
+    from ..utils.optional import require
+    from ..visualization.attention_maps import render_attention
+    from .loading import CommandError
+
+    try:
+        image = load_image(image_path)
+    except ImageLoadError as error:
+        print(f"error: cannot read IMAGE {str(image_path)!r} as an image: {error.reason}", file=sys.stderr)
+        return 2
+    # Before the model loads: without matplotlib the heatmap cannot be drawn (one line, exit code 2, from the CLI).
+    require("matplotlib", purpose="aesformer-hf attention (the heatmap's colormaps)")
+    try:
+        model, processor = _load_model_and_processor(
+            args.model,
+            args.device,
+            trust_remote_code=getattr(args, "trust_remote_code", False),
+            allow_partial_weights=getattr(args, "allow_partial_weights", False),
+        )
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        overlay, attention = render_attention(
+            image,
+            model,
+            processor,
+            args.comments or None,
+            method=args.method,
+            top_k=args.top_k,
+            colormap=args.colormap,
+            alpha=args.alpha,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    output.parent.mkdir(parents=True, exist_ok=True)
+    overlay.save(output, format="PNG")
+    print(f"mode: {attention.mode}  score: {attention.score:.3f} ({attention.label})")
+    if attention.top_words:
+        print("most attended comment words: " + ", ".join(f"{w} ({s:.2f})" for w, s in attention.top_words))
+    print(f"wrote {output} ({overlay.width}x{overlay.height})")
+    return 0

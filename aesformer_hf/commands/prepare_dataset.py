@@ -1,12 +1,13 @@
 """`aesformer-hf prepare-dataset`: a local AVA, Photo.net or JAS copy -> Parquet (and optionally the Hub).
 
-The library is `aesformer_hf.data.prepare`; it is imported only when the command runs.
+The library is `aesformer_hf.data.prepare` (`prepare_dataset`); it is imported only when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 # The readers of `aesformer_hf.data.prepare.DATASET_READERS` (a test keeps the two equal).
@@ -82,7 +83,62 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_prepare_dataset(args: argparse.Namespace) -> int:
-    """Run ``prepare-dataset`` (see `aesformer_hf.data.prepare.run_prepare_dataset`)."""
-    from ..data.prepare import run_prepare_dataset as run
+    """Run ``prepare-dataset``; returns the exit code (0 done, 2 bad input, 1 push failed)."""
+    from ..data.prepare import prepare_dataset
+    from ..data.push import push_dataset_folder
 
-    return run(args)
+    reader_kwargs = {
+        "split_file": args.split_file,
+        "images_dir": args.images_dir,
+        "test_fraction": args.test_fraction,
+        "validation_fraction": args.validation_fraction,
+        "seed": args.seed,
+    }
+    if args.dataset == "ava":
+        reader_kwargs["comments"] = args.comments
+    elif args.comments:
+        print(
+            f"error: --comments applies to AVA only ({args.dataset} ships its own or none)", file=sys.stderr
+        )
+        return 2
+    try:
+        prepared = prepare_dataset(
+            args.dataset,
+            args.data_dir,
+            args.output,
+            num_proc=max(1, args.num_proc),
+            max_shard_bytes=args.max_shard_size,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            **reader_kwargs,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(prepared.summary)
+    if args.push_to_hub:
+        # Pushed here rather than by prepare_dataset(push_to_hub=...): a failed upload keeps the local build
+        # and exits 1, saying so.
+        try:
+            prepared.hub_url = push_dataset_folder(
+                args.output, args.push_to_hub, private=not args.public, token=args.token
+            )
+        except Exception as error:  # noqa: BLE001 - the local build is done; say why the upload is not
+            print(
+                f"error: the dataset is built in {args.output} but the push failed: {error}", file=sys.stderr
+            )
+            return 1
+        print(f"pushed to {prepared.hub_url} ({'public' if args.public else 'private'})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aesformer_hf.commands.prepare_dataset ava --data-dir ...`` (the same as the subcommand)."""
+    parser = argparse.ArgumentParser(prog="aesformer-hf")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["prepare-dataset", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

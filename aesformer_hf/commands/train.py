@@ -52,6 +52,17 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from ..training.demo import main
+    """Run the demo (`aesformer_hf.training.demo.run_demo`) and print its report and how to use the model."""
+    from ..training.demo import format_report, run_demo
 
-    return main(args)
+    result = run_demo(args.output, quick=args.quick, seed=args.seed)
+    print()
+    print(format_report(result))
+    print()
+    print(
+        f"Done in {result.seconds['total']:.0f} s. Rate your own photos with:\n"
+        f"  from transformers import pipeline; import aesformer_hf\n"
+        f"  rater = pipeline('image-aesthetics', model={result.output_dir!r})\n"
+        f"  rater('photo.jpg')  # or rater('photo.jpg', comments=['great light'])"
+    )
+    return 0

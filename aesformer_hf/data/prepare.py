@@ -1,4 +1,4 @@
-"""From a local copy to Parquet (and the Hub): ``aesformer-hf prepare-dataset`` and its Python twin.
+"""From a local copy to Parquet (and the Hub): ``prepare_dataset``, the library behind ``aesformer-hf prepare-dataset``.
 
 ::
 
@@ -6,21 +6,19 @@
         --output ~/data/ava-parquet --num-proc 8 --push-to-hub my-org/ava-aesformer
 
 In Python, ``prepare_dataset("ava", data_dir, output_dir, ...)`` does the same and returns a
-:class:`PreparedDataset`, whose :meth:`~PreparedDataset.load` gives the ``DatasetDict``.
+:class:`PreparedDataset`, whose :meth:`~PreparedDataset.load` gives the ``DatasetDict``. The command itself
+(arguments, messages, exit codes) is :mod:`aesformer_hf.commands.prepare_dataset`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aesformer_hf.commands.prepare_dataset import add_parser, parse_size  # noqa: F401 (re-exported)
 from aesformer_hf.data.ava import read_ava
 from aesformer_hf.data.card import render_dataset_card
 from aesformer_hf.data.jas import read_jas
@@ -175,68 +173,3 @@ def prepare_dataset(
         prepared.hub_url = push_dataset_folder(prepared.output_dir, push_to_hub, private=private, token=token)
         prepared.summary += f"\n  pushed to {prepared.hub_url} ({'private' if private else 'PUBLIC'})"
     return prepared
-
-
-# ---------------------------------------------------------------------------------------------------
-# Command line
-
-
-# `parse_size` and `add_parser` live in aesformer_hf.commands.prepare_dataset, which `aesformer-hf --help` imports
-# without this module's dependencies.
-
-
-def run_prepare_dataset(args: argparse.Namespace) -> int:
-    """Run ``prepare-dataset``; returns the exit code (0 done, 2 bad input, 1 push failed)."""
-    reader_kwargs = {
-        "split_file": args.split_file,
-        "images_dir": args.images_dir,
-        "test_fraction": args.test_fraction,
-        "validation_fraction": args.validation_fraction,
-        "seed": args.seed,
-    }
-    if args.dataset == "ava":
-        reader_kwargs["comments"] = args.comments
-    elif args.comments:
-        print(
-            f"error: --comments applies to AVA only ({args.dataset} ships its own or none)", file=sys.stderr
-        )
-        return 2
-    try:
-        prepared = prepare_dataset(
-            args.dataset,
-            args.data_dir,
-            args.output,
-            num_proc=max(1, args.num_proc),
-            max_shard_bytes=args.max_shard_size,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            **reader_kwargs,
-        )
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(prepared.summary)
-    if args.push_to_hub:
-        try:
-            prepared.hub_url = push_dataset_folder(
-                args.output, args.push_to_hub, private=not args.public, token=args.token
-            )
-        except Exception as error:  # noqa: BLE001 - the local build is done; say why the upload is not
-            print(
-                f"error: the dataset is built in {args.output} but the push failed: {error}", file=sys.stderr
-            )
-            return 1
-        print(f"pushed to {prepared.hub_url} ({'public' if args.public else 'private'})")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m aesformer_hf.data.prepare ava --data-dir ...`` (the same as the subcommand)."""
-    parser = argparse.ArgumentParser(prog="aesformer-hf")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["prepare-dataset", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

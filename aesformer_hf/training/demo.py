@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -382,31 +381,10 @@ def _run_demo(output_dir: str, quick: bool, seed: int, settings: DemoSettings) -
     )
 
 
-# -- command line ----------------------------------------------------------------------------------
-# `aesformer-hf --help` registers `demo` from aesformer_hf.commands.train, without importing torch.
-from ..commands.train import add_demo_parser  # noqa: E402
-
-
-def main(args: argparse.Namespace) -> int:
-    result = run_demo(args.output, quick=args.quick, seed=args.seed)
-    print()
-    print(format_report(result))
-    print()
-    print(
-        f"Done in {result.seconds['total']:.0f} s. Rate your own photos with:\n"
-        f"  from transformers import pipeline; import aesformer_hf\n"
-        f"  rater = pipeline('image-aesthetics', model={result.output_dir!r})\n"
-        f"  rater('photo.jpg')  # or rater('photo.jpg', comments=['great light'])"
-    )
-    return 0
-
-
 __all__ = [
     "DemoResult",
     "DemoSettings",
-    "add_demo_parser",
     "format_report",
-    "main",
     "rate_held_out_photos",
     "run_demo",
 ]

@@ -20,19 +20,16 @@ backend.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from aesformer_hf.models.aesformer.configuration_aesformer import MIAA, VIAA
-from aesformer_hf.models.aesformer.image_utils_aesformer import ImageLoadError, load_image
+from aesformer_hf.models.aesformer.image_utils_aesformer import load_image
 from aesformer_hf.models.aesformer.processing_aesformer import (
     MAX_COMMENT_WORDS,
     MAX_TEXT_TOKENS,
@@ -331,103 +328,14 @@ def render_attention(
     return draw_top_words(overlay, attention.top_words), attention
 
 
-# --------------------------------------------------------------------------------------------------
-# Command line: aesformer-hf attention IMAGE --model MODEL [--comments TEXT] --output PNG
-# --------------------------------------------------------------------------------------------------
-def _load_model_and_processor(args: argparse.Namespace):
-    """The model (`load_aesthetics_model`: strict, never running shipped code) and its saved processor.
-
-    Raises `CommandError` (one line) for a bad `--device`, a folder or repo that is not a loadable AesFormer,
-    weights that do not fit (unless `--allow-partial-weights`), and a tokenizer shipped as code (unless
-    `--trust-remote-code`).
-    """
-    from aesformer_hf.commands.loading import (
-        CommandError,
-        check_device,
-        load_aesthetics_model,
-        load_processor,
-    )
-
-    device = check_device(args.device)
-    trust_remote_code = getattr(args, "trust_remote_code", False)
-    model = load_aesthetics_model(
-        args.model,
-        trust_remote_code=trust_remote_code,
-        allow_partial=getattr(args, "allow_partial_weights", False),
-    )
-    processor = load_processor(args.model, trust_remote_code=trust_remote_code)
-    if processor is None:
-        raise CommandError(
-            f"--model {args.model}: no processor saved there (processor_config.json or preprocessor_config.json); "
-            "expected a folder written by AesformerProcessor.save_pretrained."
-        )
-    return model.to(device), processor
-
-
-def run_attention_command(args: argparse.Namespace) -> int:
-    """`aesformer-hf attention`: write the overlay PNG, print the mode, score and (MIAA) the top words."""
-    image_path, output = Path(args.image), Path(args.output)
-    if not image_path.is_file():
-        print(f"error: IMAGE {str(image_path)!r} is not a file; give the path of a photo.", file=sys.stderr)
-        return 2
-    if output.suffix.lower() != ".png":
-        print(
-            f"error: --output {str(output)!r} must end in .png (the overlay is written as PNG).",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        image = load_image(image_path)
-    except ImageLoadError as error:
-        print(f"error: cannot read IMAGE {str(image_path)!r} as an image: {error.reason}", file=sys.stderr)
-        return 2
-    from aesformer_hf.commands.loading import CommandError
-    from aesformer_hf.utils.optional import require
-
-    # Before the model loads: without matplotlib the heatmap cannot be drawn (one line, exit code 2, from the CLI).
-    require("matplotlib", purpose="aesformer-hf attention (the heatmap's colormaps)")
-    try:
-        model, processor = _load_model_and_processor(args)
-    except CommandError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    comments = args.comments or None
-    try:
-        overlay, attention = render_attention(
-            image,
-            model,
-            processor,
-            comments,
-            method=args.method,
-            top_k=args.top_k,
-            colormap=args.colormap,
-            alpha=args.alpha,
-        )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    output.parent.mkdir(parents=True, exist_ok=True)
-    overlay.save(output, format="PNG")
-    print(f"mode: {attention.mode}  score: {attention.score:.3f} ({attention.label})")
-    if attention.top_words:
-        print("most attended comment words: " + ", ".join(f"{w} ({s:.2f})" for w, s in attention.top_words))
-    print(f"wrote {output} ({overlay.width}x{overlay.height})")
-    return 0
-
-
-# `aesformer-hf --help` registers the command from aesformer_hf.commands.attention, without importing torch.
-from aesformer_hf.commands.attention import add_parser  # noqa: E402
-
 __all__ = [
     "AttentionMap",
     "METHODS",
-    "add_parser",
     "combine_layers",
     "compute_attention_map",
     "draw_top_words",
     "image_heatmap",
     "overlay_heatmap",
     "render_attention",
-    "run_attention_command",
     "top_comment_words",
 ]

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
+from aesformer_hf.commands.prepare_dataset import main
 from aesformer_hf.data import parquet, read_ava, read_jas, read_photonet
-from aesformer_hf.data.prepare import main, prepare_dataset
+from aesformer_hf.data.prepare import prepare_dataset
 from aesformer_hf.data.report import BuildReport
 
 from .helpers import image_bytes

@@ -10,8 +10,9 @@ import pytest
 from huggingface_hub import DatasetCard
 from huggingface_hub.utils import filter_repo_objects
 
+from aesformer_hf.commands.prepare_dataset import add_parser, main, parse_size
 from aesformer_hf.data import push as push_module
-from aesformer_hf.data.prepare import add_parser, main, parse_size, prepare_dataset
+from aesformer_hf.data.prepare import prepare_dataset
 
 from .helpers import image_bytes
 

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from aesformer_hf import AesformerForAesthetic, AesformerImageProcessor, AesformerProcessor
+from aesformer_hf.commands.attention import add_parser
 from aesformer_hf.testing_utils import tiny_config, tiny_tokenizer
 from aesformer_hf.visualization import (
     combine_layers,
@@ -18,7 +19,6 @@ from aesformer_hf.visualization import (
     render_attention,
     top_comment_words,
 )
-from aesformer_hf.visualization.attention_maps import add_parser
 
 IMAGE_SIZE = 128  # a 4x4 token grid for the tiny Swin
 COMMENTS = ["lovely sharp colours, the horizon is tilted!", "too blurry"]
