@@ -35,6 +35,7 @@ from .models.aesformer.processing_aesformer import (
     comment_text,
     has_comments,
 )
+from .onnx_backend import BackendError
 from .scoring_output import FILES_LAYOUT, OutputLayout, display_text, result_row
 
 IMAGE_SUFFIXES = frozenset(
@@ -421,17 +422,30 @@ def _worker_init(_):
 
 # -- rating ----------------------------------------------------------------------------------------------------
 class Rater:
-    """Runs the model on prepared records: one forward pass per mode present in a block."""
+    """Runs the model on prepared records: one forward pass per mode present in a block.
+
+    `forward`: what rates a batch instead of the model itself, called as the model is (e.g. an
+    `aesformer_hf.onnx_backend.OnnxRuntimeModel`); a `BackendError` it raises stops the run.
+    """
 
     def __init__(
-        self, model, tokenizer=None, device="cpu", dtype: torch.dtype | None = None, compile: bool = False
+        self,
+        model,
+        tokenizer=None,
+        device="cpu",
+        dtype: torch.dtype | None = None,
+        compile: bool = False,
+        forward: Callable | None = None,
     ):
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.tokenizer = tokenizer
         self.dtype = dtype if dtype not in (None, torch.float32) else None
         self.id2label = model.config.id2label
-        self.forward = torch.compile(self.model, dynamic=True) if compile else self.model
+        if forward is not None:
+            self.forward = forward
+        else:
+            self.forward = torch.compile(self.model, dynamic=True) if compile else self.model
 
     def _run(self, records: list[dict], mode: str) -> list[dict]:
         batch = {"pixel_values": torch.stack([r["pixel_values"] for r in records])}
@@ -465,6 +479,8 @@ class Rater:
                 continue
             try:
                 results.update(zip(chosen, self._run([records[i] for i in chosen], mode)))
+            except BackendError:
+                raise  # not an input's fault: the backend cannot rate at all
             except Exception:  # noqa: BLE001 - rate one by one to isolate the input that fails
                 for i in chosen:
                     try:

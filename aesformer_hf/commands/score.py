@@ -14,6 +14,8 @@ import sys
 from .loading import add_model_loading_options
 
 DTYPES = ("float32", "bfloat16", "float16")
+# `aesformer_hf.onnx_backend.BACKENDS` (a test keeps them equal): this parser is built for `--help` without torch.
+BACKENDS = ("auto", "torch", "onnxruntime")
 STDOUT_FORMATS = ("table", "json", "jsonl", "csv")
 # How long the processes of `accelerate launch` wait for each other (at the start and at the end of a run, whose
 # shares may take hours): far longer than torch.distributed's default of 30 minutes.
@@ -46,7 +48,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--comments-column", help="column of the comments (default: none, all rated from pixels)"
     )
     data.add_argument("--streaming", action="store_true", help="stream the dataset instead of loading it")
-    data.add_argument("--cache-dir", help="datasets cache folder (default: the Hugging Face cache)")
+    data.add_argument(
+        "--cache-dir",
+        help="cache folder (default: the Hugging Face cache): datasets' cache, and the ONNX exports of "
+        "--backend onnxruntime (under aesformer-hf/onnx/)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--output", metavar="FILE", help="write rows here as they come: .jsonl, .csv or .parquet"
@@ -88,6 +94,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     run.add_argument("--compile", action="store_true", help="torch.compile the model first")
     run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="what runs the model: torch, or onnxruntime (CPU, float32; the model is exported to ONNX once per "
+        "path and cached). auto (default): onnxruntime on the CPU in float32 without --compile when the [onnx] "
+        "extra is installed (1.7x as fast, the same scores), else torch",
+    )
+    run.add_argument(
         "--fast-decode",
         action="store_true",
         help="decode large JPEGs at 1/2..1/8 size before the exact resize (several times faster; changes the "
@@ -125,7 +139,7 @@ def _check_arguments(args) -> str | None:
                 "--comments is for image files; a dataset's comments come from --comments-column."
             )
     else:
-        for option in ("split", "comments_column", "cache_dir"):
+        for option in ("split", "comments_column"):
             if getattr(args, option):
                 raise CommandError(f"--{option.replace('_', '-')} applies to --dataset only.")
         if args.streaming:
@@ -192,6 +206,67 @@ def _choose_device(name: str, state) -> str:
     if state is not None and device == "cuda":
         return str(state.device) if state.device.type == "cuda" else device
     return device
+
+
+def _choose_backend(args, device: str, is_main: bool) -> str:
+    """`"torch"` or `"onnxruntime"` for `--backend`; CommandError (one line) for a contradictory choice."""
+    from ..onnx_backend import onnxruntime_available, require_onnxruntime
+    from ..utils.optional import MissingOptionalDependency
+    from .loading import CommandError
+
+    if args.backend == "torch":
+        return "torch"
+    conflicts = []
+    if not device.startswith("cpu"):
+        conflicts.append(f"--device {device}")
+    if args.dtype != "float32":
+        conflicts.append(f"--dtype {args.dtype}")
+    if args.compile:
+        conflicts.append("--compile")
+    if args.backend == "onnxruntime":
+        if conflicts:
+            raise CommandError(
+                f"--backend onnxruntime rates in float32 on the CPU: drop {' and '.join(conflicts)}, or use "
+                "--backend torch."
+            )
+        try:
+            require_onnxruntime()
+        except MissingOptionalDependency as error:
+            raise CommandError(str(error)) from None
+        return "onnxruntime"
+    if conflicts:
+        return "torch"
+    if not onnxruntime_available():
+        if is_main:
+            print(
+                "score: rating with PyTorch; the faster CPU backend (onnxruntime, the same scores) needs "
+                "pip install 'aesformer-hf[onnx]'",
+                file=sys.stderr,
+            )
+        return "torch"
+    return "onnxruntime"
+
+
+def _onnxruntime_model(args, model, processor, threads: int):
+    from tqdm.auto import tqdm
+
+    from ..onnx_backend import OnnxRuntimeModel
+
+    cache_dir = None
+    if args.cache_dir is not None:
+        cache_dir = os.path.join(args.cache_dir, "aesformer-hf", "onnx")
+
+    def log(line: str) -> None:
+        tqdm.write(f"score: {line}", file=sys.stderr)
+
+    return OnnxRuntimeModel(
+        model,
+        processor,
+        threads=threads,
+        cache_dir=cache_dir,
+        fallback=args.backend == "auto",
+        log=log,
+    )
 
 
 def _load_dataset_inputs(args):
@@ -340,6 +415,7 @@ def _run(args: argparse.Namespace) -> int:
     threads = args.threads or _default_threads(args.num_workers)
     torch.set_num_threads(threads)
     device = _choose_device(args.device, state)
+    backend = _choose_backend(args, device, is_main)
 
     from ..scoring import FileInputs, Preparer, Rater, fast_decode_size, score_inputs, shard
     from ..scoring_output import PartWriter, StdoutPrinter, merge_outputs, part_path, printable
@@ -395,7 +471,8 @@ def _run(args: argparse.Namespace) -> int:
         fast_decode_size(image_processor) if args.fast_decode else None,
     )
     dtype = getattr(torch, args.dtype)
-    rater = Rater(model, tokenizer, device=device, dtype=dtype, compile=args.compile)
+    forward = _onnxruntime_model(args, model, processor, threads) if backend == "onnxruntime" else None
+    rater = Rater(model, tokenizer, device=device, dtype=dtype, compile=args.compile, forward=forward)
 
     layout = inputs.layout
 
@@ -421,6 +498,8 @@ def _run(args: argparse.Namespace) -> int:
             printed.extend(rows)
             _print(rows)
 
+    from ..onnx_backend import BackendError
+
     try:
         summary = score_inputs(
             inputs,
@@ -436,6 +515,8 @@ def _run(args: argparse.Namespace) -> int:
             progress=is_main and not args.no_progress,
             report=report,
         )
+    except BackendError as error:  # e.g. --backend onnxruntime and the export failed
+        raise CommandError(str(error)) from None
     finally:
         writer.close()
     if state is not None:
