@@ -16,6 +16,9 @@ score| (scores on 1..10) over `--check-images` inputs, on the random T-shape wei
 give nearly constant scores and hide how much a reduced precision moves a trained model's score.
 
     python benchmarks/bench_cpu_modes.py --threads 2 --batch-size 8 --trained-model ./aesformer-demo
+
+`aesformer-hf score` rates on the CPU in the fastest of these modes whose scores stay within 0.01 of fp32:
+onnxruntime (`--backend auto`, `aesformer_hf/onnx_backend.py`; results in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

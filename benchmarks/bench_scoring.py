@@ -7,7 +7,10 @@ each after a warm-up:
 * model only: the model on already-decoded, already-resized tensors, at `--batch-size` (the ceiling);
 * pipeline: `pipeline("image-aesthetics")` over the file paths (decode + resize + model), with and without
   `fast_decode`, with `--num-workers` DataLoader workers;
-* score: `aesformer-hf score FOLDER --output x.jsonl` in this process, same settings.
+* score: `aesformer-hf score FOLDER --output x.jsonl` in this process, same settings, with `--backend` (auto: onnxruntime
+  on the CPU in float32 when the `[onnx]` extra is installed; then the model alone in onnxruntime is measured too,
+  and the score rows are compared with it). The ONNX export is cached in the benchmark's temporary folder and made
+  during the warm-up run.
 
 Goal of the scoring issue: end to end >= 0.8 x model only. On a CPU the decoder and the model share the same
 cores, so large JPEGs bound it; `--device cuda --dtype bfloat16 [--compile]` measures the GPU case.
@@ -76,6 +79,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -116,6 +120,29 @@ def main():
 
     model_only()  # warm-up (and compilation)
     rows.append(("model only (decoded tensors)", count / best_of(model_only, args.repeats)))
+    cache = work / "cache"
+    from aesformer_hf.onnx_backend import OnnxRuntimeModel, onnxruntime_available
+
+    uses_onnxruntime = args.backend == "onnxruntime" or (
+        args.backend == "auto"
+        and device.type == "cpu"
+        and dtype == torch.float32
+        and not args.compile
+        and onnxruntime_available()
+    )
+    if uses_onnxruntime:
+        runtime = OnnxRuntimeModel(
+            model, threads=args.threads, cache_dir=cache / "aesformer-hf" / "onnx", log=print
+        )
+
+        def onnxruntime_only():
+            for batch in batches:
+                runtime(pixel_values=batch)
+
+        onnxruntime_only()  # warm-up (and export)
+        rows.append(
+            ("model only, onnxruntime (decoded tensors)", count / best_of(onnxruntime_only, args.repeats))
+        )
 
     for fast in (False, True):
         rater = pipeline("image-aesthetics", model=str(model_dir), device=device, dtype=dtype)
@@ -144,26 +171,33 @@ def main():
                 "score", str(work / "photos"), "--model", str(model_dir), "--output", str(out), "--overwrite",
                 "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers),
                 "--threads", str(args.threads), "--device", args.device, "--dtype", args.dtype, "--no-progress",
+                "--backend", args.backend, "--cache-dir", str(cache),
             ]  # fmt: skip
             argv += ["--fast-decode"] if fast else []
             argv += ["--compile"] if args.compile else []
             assert cli_main(argv) == 0
 
         run_score()
-        label = f"aesformer-hf score, {args.num_workers} workers{', --fast-decode' if fast else ''}"
+        backend = "onnxruntime" if uses_onnxruntime else "torch"
+        label = (
+            f"aesformer-hf score ({backend}), {args.num_workers} workers{', --fast-decode' if fast else ''}"
+        )
         rows.append((label, count / best_of(run_score, args.repeats)))
 
     sizes = [Image.open(p).size for p in paths]
     megapixels = np.array([w * h / 1e6 for w, h in sizes])
-    ceiling = rows[0][1]
     print(
         f"\n{count} JPEGs, {megapixels.min():.1f}-{megapixels.max():.1f} MP (mean {megapixels.mean():.1f}); "
         f"AesFormer-T shape VIAA, batch {args.batch_size}, {args.threads} threads, {args.device} {args.dtype}"
-        f"{' compiled' if args.compile else ''}, torch {torch.__version__}"
+        f"{' compiled' if args.compile else ''}, score --backend {args.backend}, torch {torch.__version__}"
     )
-    print("| route | img/s | vs model only |")
+    print("| route | img/s | vs model only (same backend) |")
     print("|---|---|---|")
     for label, ips in rows:
+        # The score rows against the model alone in the backend they ran; the others against torch's.
+        ceiling = (
+            rows[1][1] if uses_onnxruntime and ("onnxruntime" in label and "score" in label) else rows[0][1]
+        )
         print(f"| {label} | {ips:.2f} | {ips / ceiling:.2f}x |")
 
 
