@@ -8,7 +8,7 @@ import shutil
 import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Tests leave nothing in ~/.cache: the datasets, evaluate and Hub caches live in a folder removed at exit (set
+# Tests leave nothing in ~/.cache or ~/.config: the datasets, evaluate, Hub, matplotlib and browser caches live in a folder removed at exit (set
 # before anything imports datasets or huggingface_hub, which read these variables once).
 _CACHE = tempfile.mkdtemp(prefix="aesformer-tests-cache-")
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
@@ -16,6 +16,9 @@ for _variable, _folder in (
     ("HF_HOME", "hf"),
     ("HF_DATASETS_CACHE", "datasets"),
     ("HF_EVALUATE_CACHE", "evaluate"),
+    ("MPLCONFIGDIR", "matplotlib"),  # matplotlib's font cache
+    ("XDG_CACHE_HOME", "xdg-cache"),  # headless Chromium's caches
+    ("XDG_CONFIG_HOME", "xdg-config"),  # Chromium's profile and dconf
 ):
     os.environ[_variable] = os.path.join(_CACHE, _folder)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
