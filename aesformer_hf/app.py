@@ -50,22 +50,15 @@ def load_app_model(
     line for anything unusable) and wrap it in the `image-aesthetics` pipeline."""
     from transformers import pipeline
 
-    from .commands.loading import CommandError, check_device, load_aesthetics_model, load_processor
+    from .commands.loading import load_model_and_processor
     from .models.aesformer.configuration_aesformer import PIPELINE_TASK
 
-    device = check_device(device)
-    model = load_aesthetics_model(
-        name_or_path, trust_remote_code=trust_remote_code, allow_partial=allow_partial_weights
+    model, processor = load_model_and_processor(
+        name_or_path, device, trust_remote_code=trust_remote_code, allow_partial_weights=allow_partial_weights
     )
-    processor = load_processor(name_or_path, trust_remote_code=trust_remote_code)
-    if processor is None:
-        raise CommandError(
-            f"--model {name_or_path}: no image processor saved with it (preprocessor_config.json); save the "
-            "AesformerProcessor with the model."
-        )
     image_processor = getattr(processor, "image_processor", processor)
     tokenizer = getattr(processor, "tokenizer", None)
-    model = model.to(device).eval()
+    model = model.eval()
     extra = {"processor": processor} if tokenizer is not None else {}  # its comment recipe
     rate = pipeline(
         PIPELINE_TASK,

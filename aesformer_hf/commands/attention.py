@@ -53,34 +53,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _load_model_and_processor(
-    model_name_or_path: str,
-    device: str,
-    *,
-    trust_remote_code: bool = False,
-    allow_partial_weights: bool = False,
-):
-    """The model (`load_aesthetics_model`: strict, never running shipped code) on `device`, and its saved processor.
-
-    Raises `CommandError` (one line) for a bad `--device`, a folder or repo that is not a loadable AesFormer,
-    weights that do not fit (unless `--allow-partial-weights`), and a tokenizer shipped as code (unless
-    `--trust-remote-code`).
-    """
-    from .loading import CommandError, check_device, load_aesthetics_model, load_processor
-
-    device = check_device(device)
-    model = load_aesthetics_model(
-        model_name_or_path, trust_remote_code=trust_remote_code, allow_partial=allow_partial_weights
-    )
-    processor = load_processor(model_name_or_path, trust_remote_code=trust_remote_code)
-    if processor is None:
-        raise CommandError(
-            f"--model {model_name_or_path}: no processor saved there (processor_config.json or "
-            "preprocessor_config.json); expected a folder written by AesformerProcessor.save_pretrained."
-        )
-    return model.to(device), processor
-
-
 def run_attention_command(args: argparse.Namespace) -> int:
     """`aesformer-hf attention`: write the overlay PNG, print the mode, score and (MIAA) the top words.
 
@@ -100,7 +72,7 @@ def run_attention_command(args: argparse.Namespace) -> int:
     from ..models.aesformer.image_utils_aesformer import ImageLoadError, load_image
     from ..utils.optional import require
     from ..visualization.attention_maps import render_attention
-    from .loading import CommandError
+    from .loading import CommandError, load_model_and_processor
 
     try:
         image = load_image(image_path)
@@ -110,7 +82,7 @@ def run_attention_command(args: argparse.Namespace) -> int:
     # Before the model loads: without matplotlib the heatmap cannot be drawn (one line, exit code 2, from the CLI).
     require("matplotlib", purpose="aesformer-hf attention (the heatmap's colormaps)")
     try:
-        model, processor = _load_model_and_processor(
+        model, processor = load_model_and_processor(
             args.model,
             args.device,
             trust_remote_code=getattr(args, "trust_remote_code", False),

@@ -231,6 +231,35 @@ def load_processor(name_or_path: str, trust_remote_code: bool = False):
     return None
 
 
+def load_model_and_processor(
+    name_or_path: str,
+    device: str | None = None,
+    *,
+    trust_remote_code: bool = False,
+    allow_partial_weights: bool = False,
+):
+    """`(model, processor)` for a command that rates: the model as `load_aesthetics_model` loads it (strict, never
+    running shipped code), on `device` when given (checked first), and the processor saved with it.
+
+    Raises `CommandError` (one line) for a bad `device`, a folder or repo that is not a loadable AesFormer, weights
+    that do not fit (unless `allow_partial_weights`), a tokenizer shipped as code (unless `trust_remote_code`) and
+    a folder without a saved processor.
+    """
+    if device is not None:
+        device = check_device(device)
+    # The model first: it refuses a folder that is not an AesFormer before anything else of it is read.
+    model = load_aesthetics_model(
+        name_or_path, trust_remote_code=trust_remote_code, allow_partial=allow_partial_weights
+    )
+    processor = load_processor(name_or_path, trust_remote_code=trust_remote_code)
+    if processor is None:
+        raise CommandError(
+            f"--model {name_or_path}: no processor saved there (processor_config.json or preprocessor_config.json); "
+            "expected a folder written by AesformerProcessor.save_pretrained."
+        )
+    return (model if device is None else model.to(device)), processor
+
+
 def check_device(name: str, option: str = "--device") -> str:
     """`name` as a torch device string, or `CommandError` (one line) when it is not one or not present here."""
     import torch

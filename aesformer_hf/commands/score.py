@@ -419,18 +419,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from ..scoring import FileInputs, Preparer, Rater, fast_decode_size, score_inputs, shard
     from ..scoring_output import PartWriter, StdoutPrinter, merge_outputs, part_path, printable
-    from .loading import load_aesthetics_model, load_processor
+    from .loading import load_model_and_processor
 
-    # The model first: it refuses a folder that is not an AesFormer before anything of it is read.
-    model = load_aesthetics_model(
-        args.model, trust_remote_code=args.trust_remote_code, allow_partial=args.allow_partial_weights
+    model, processor = load_model_and_processor(
+        args.model, trust_remote_code=args.trust_remote_code, allow_partial_weights=args.allow_partial_weights
     )
-    processor = load_processor(args.model, trust_remote_code=args.trust_remote_code)
-    if processor is None:
-        raise CommandError(
-            f"--model {args.model}: no image processor saved with it (preprocessor_config.json); save the "
-            "AesformerProcessor with the model."
-        )
     image_processor = getattr(processor, "image_processor", processor)
     tokenizer = getattr(processor, "tokenizer", None)
     vision_only = bool(getattr(model.config, "is_vision_only", False)) or tokenizer is None
