@@ -282,31 +282,35 @@ class AesformerDataCollator:
         expected_bins = self.num_bins
         distributions = []
         for index, row in enumerate(rows):
-            name = describe_row(row, index)
             value = row.get("distribution")
             if value is None:
                 raise ValueError(
-                    f"{name} has no 'distribution' (None) while the dataset has that column; every row needs its "
-                    "vote distribution."
+                    f"{describe_row(row, index)} has no 'distribution' (None) while the dataset has that column; "
+                    "every row needs its vote distribution."
                 )
             array = np.asarray(value, dtype=np.float64)
             if expected_bins is None:
                 expected_bins = int(array.size)
             if array.ndim != 1 or array.size != expected_bins:
                 raise ValueError(
-                    f"{name} has a distribution of shape {array.shape}; expected {expected_bins} bins (one "
-                    "probability per score bin of the model)."
+                    f"{describe_row(row, index)} has a distribution of shape {array.shape}; expected {expected_bins} "
+                    "bins (one probability per score bin of the model)."
                 )
             if not np.isfinite(array).all():
-                raise ValueError(f"{name} has NaN or inf in its distribution: {array.tolist()}.")
-            negative, off, sums = distribution_faults(torch.tensor(array)[None])
-            if negative or off:
                 raise ValueError(
-                    f"{name} has a distribution that is not a probability distribution (non-negative, summing "
-                    f"to 1): it sums to {float(sums[0]):.6g}. Divide vote counts by their total."
+                    f"{describe_row(row, index)} has NaN or inf in its distribution: {array.tolist()}."
                 )
             distributions.append(array)
-        return torch.tensor(np.stack(distributions), dtype=torch.float32)
+        stacked = torch.from_numpy(np.stack(distributions))
+        # One check of the whole batch (float64, as read), naming the first row that is not a distribution.
+        negative, off, sums = distribution_faults(stacked)
+        if negative or off:
+            index = min(negative + off)
+            raise ValueError(
+                f"{describe_row(rows[index], index)} has a distribution that is not a probability distribution "
+                f"(non-negative, summing to 1): it sums to {float(sums[index]):.6g}. Divide vote counts by their total."
+            )
+        return stacked.float()
 
     @staticmethod
     def _scores(rows: Sequence[Mapping[str, Any]]) -> torch.Tensor:
