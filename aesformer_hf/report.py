@@ -439,10 +439,7 @@ def render_report(
         out.append(
             f'<section id="top"><h2>Best {n_top}</h2><ul class="grid">{"".join(cards[:n_top])}</ul></section>'
         )
-        worst = [
-            card_html(rated[i], i + 1, thumbs[i], short[i], full_names[i])
-            for i in range(len(rated) - 1, len(rated) - 1 - n_top, -1)
-        ]
+        worst = cards[: -n_top - 1 : -1]  # the last n_top cards, worst first
         out.append(
             f'<section id="bottom"><h2>Worst {n_top}</h2><ul class="grid">{"".join(worst)}</ul></section>'
         )
