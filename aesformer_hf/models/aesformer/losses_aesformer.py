@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .configuration_aesformer import VISION_MODE
+
 # Stage 2's weight of the distribution MSE next to the EMD (the paper's "EMD + 10 x MSE").
 ADAPTATION_MSE_WEIGHT = 10.0
 # Rows of a label distribution may be off 1 by this much (vote counts normalised in float32).
@@ -133,16 +135,16 @@ def check_labels(labels: torch.Tensor, batch: int, num_bins: int, check_values: 
 
 
 def supervised_loss(
-    distributions: list[torch.Tensor], labels: torch.Tensor, bin_values: torch.Tensor, vision_only: bool
+    distributions: list[torch.Tensor], labels: torch.Tensor, bin_values: torch.Tensor, mode: str
 ) -> torch.Tensor:
     """The model's `outputs.loss`: summed over the heads' distributions `(batch, bins)` (two in MIAA, one in VIAA).
 
-    Distribution labels: EMD_2 per head in MIAA; the adaptation objective `EMD_2 + 10 * MSE` in VIAA. Score labels
+    `mode` is the path that produced them, `"multimodal"` or `"vision"`. Distribution labels: EMD_2 per head in MIAA; the adaptation objective `EMD_2 + 10 * MSE` in VIAA. Score labels
     `(batch,)`: the MSE of each head's mean score.
     """
     if labels.ndim == 1:
         return sum(score_mse(d, labels, bin_values) for d in distributions)
-    if vision_only:
+    if mode == VISION_MODE:
         return sum(adaptation_loss(d, labels) for d in distributions)
     return sum(earth_movers_distance(d, labels, r=2.0) for d in distributions)
 

@@ -657,9 +657,6 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
         score = expected_score(distribution, self.bin_values)
         return score, (score > self.config.label_threshold).long()
 
-    def _loss(self, distributions: list[torch.Tensor], labels: torch.Tensor, vision: bool) -> torch.Tensor:
-        return supervised_loss(distributions, labels, self.bin_values, vision_only=vision)
-
     def get_contrastive_embeddings(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -725,12 +722,20 @@ class AesformerForAesthetic(AesformerPreTrainedModel):
             image_embeds = self._contrastive_image_embeds(outputs.image_tokens)
             text_embeds = F.normalize(outputs.text_hidden_state[:, 0].float(), dim=-1)
             loss = (
-                None if labels is None else self._loss([image_distribution, text_distribution], labels, False)
+                None
+                if labels is None
+                else supervised_loss(
+                    [image_distribution, text_distribution], labels, self.bin_values, MULTIMODAL_MODE
+                )
             )
         else:
             logits = self.viaa_head(self.viaa_norm(fused).mean(dim=1)).float()
             distribution, score, label = self._predict(logits)
-            loss = None if labels is None else self._loss([distribution], labels, True)
+            loss = (
+                None
+                if labels is None
+                else supervised_loss([distribution], labels, self.bin_values, VISION_MODE)
+            )
 
         output = AesformerAestheticOutput(
             loss=loss,
