@@ -212,15 +212,16 @@ def rate_held_out_photos(folder: str, test_split, batch_size: int = 40) -> tuple
             threshold=rater.model.config.label_threshold,
             bin_values=bins,
         )
+    # Whole columns: `test_split[i]` would decode every column of the row, its image included, again.
     records = [
         {
-            "image_id": test_split[i]["image_id"],
-            "true": float(test_split[i]["score"]),
+            "image_id": image_id,
+            "true": float(score),
             MIAA: with_comments[i]["score"],
             VIAA: without_comments[i]["score"],
             "comments": " / ".join(comments[i]),
         }
-        for i in range(len(images))
+        for i, (image_id, score) in enumerate(zip(test_split["image_id"], test_split["score"]))
     ]
     return metrics, records
 
