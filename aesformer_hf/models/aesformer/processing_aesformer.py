@@ -109,8 +109,9 @@ def has_comments(comments: str | Sequence[str] | None, style: str = RELEASED_COM
     `None`, `[]`, `[""]`, `["  "]` and `["()", "*"]` are no comments, nor is `["\\r\\n", "\\t"]`, although the
     released text of those lists is not empty: the separator `,` and escape marks such as backslash-r.
     """
-    items = _comment_list(comments)
-    return any(_has_own_text(c) for c in items) and bool(comment_text(items, style))
+    _check_comment_style(style)
+    # No need to clean: a comment with a character of its own keeps it through the cleaning (see above).
+    return any(_has_own_text(c) for c in _comment_list(comments))
 
 
 def _has_own_text(comment: str) -> bool:
