@@ -412,12 +412,22 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(
             "with several processes, give --output (each process writes its part, then they merge)."
         )
-    threads = args.threads or _default_threads(args.num_workers)
+    from ..models.aesformer.processing_aesformer import MAX_COMMENT_WORDS, RELEASED_COMMENT_STYLE
+    from ..scoring import (
+        FileInputs,
+        Preparer,
+        Rater,
+        default_threads,
+        fast_decode_size,
+        score_inputs,
+        shard,
+    )
+
+    threads = args.threads or default_threads(args.num_workers)
     torch.set_num_threads(threads)
     device = _choose_device(args.device, state)
     backend = _choose_backend(args, device, is_main)
 
-    from ..scoring import FileInputs, Preparer, Rater, fast_decode_size, score_inputs, shard
     from ..scoring_output import PartWriter, StdoutPrinter, merge_outputs, part_path, printable
     from .loading import load_model_and_processor
 
@@ -459,8 +469,8 @@ def _run(args: argparse.Namespace) -> int:
     preparer = Preparer(
         image_processor,
         None if vision_only else tokenizer,
-        getattr(processor, "comment_style", "released"),
-        getattr(processor, "max_comment_words", 200),
+        getattr(processor, "comment_style", RELEASED_COMMENT_STYLE),
+        getattr(processor, "max_comment_words", MAX_COMMENT_WORDS),
         fast_decode_size(image_processor) if args.fast_decode else None,
     )
     dtype = getattr(torch, args.dtype)
@@ -547,9 +557,3 @@ def _write_html(args, rows: list[dict] | None) -> None:
     except (ValueError, OSError) as error:
         raise CommandError(f"--html {args.html}: {error}") from None
     print_summary(summary, args.html)
-
-
-def _default_threads(num_workers: int) -> int:
-    from ..scoring import default_threads
-
-    return default_threads(num_workers)
