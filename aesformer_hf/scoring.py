@@ -233,12 +233,14 @@ class DatasetInputs:
     def __init__(self, dataset, image_column: str, comments_column: str | None = None):
         self.dataset = dataset
         self.image_column, self.comments_column = image_column, comments_column
-        self.ids = None
+        self.ids = None  # the keys (strings), when the ids are unique
+        self.id_values = None  # the same ids as the dataset holds them (their output column's type)
         id_type = "string"
         if "image_id" in dataset.column_names:
-            ids = [str(value) for value in dataset["image_id"]]
+            values = list(dataset["image_id"])
+            ids = [str(value) for value in values]
             if len(set(ids)) == len(ids):
-                self.ids = ids
+                self.ids, self.id_values = ids, values
                 id_type = _id_type(dataset.features.get("image_id"))
         keys = ("image_id", "row") if self.ids is not None else ("row",)
         self.layout = OutputLayout(keys, keys[0], id_type)
@@ -257,14 +259,21 @@ class DatasetInputs:
         return iter(self.ids) if self.ids is not None else (str(i) for i in range(len(self)))
 
     def record_keys(self, position: int) -> dict:
+        # The id as the dataset holds it: an int64 id column stays int64 in a row that failed to read, too.
         return (
-            {"image_id": self.ids[position], "row": position} if self.ids is not None else {"row": position}
+            {"image_id": self.id_values[position], "row": position}
+            if self.ids is not None
+            else {"row": position}
         )
 
     def record(self, position: int):
         row = self.rows[position]
-        keys = {"image_id": row["image_id"], "row": position} if self.ids is not None else {"row": position}
-        return keys, row[self.image_column], _comment_cell(row, self.comments_column), None
+        return (
+            self.record_keys(position),
+            row[self.image_column],
+            _comment_cell(row, self.comments_column),
+            None,
+        )
 
     def position(self, row: dict) -> tuple:
         return (int(row["row"]), "")

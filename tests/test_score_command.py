@@ -451,3 +451,16 @@ def test_dataset_errors_are_one_line(photos, saved_model_dir, tmp_path, capsys):
         assert _score(*argv, *common) == 2
         err = capsys.readouterr().err
         assert err.startswith("score: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_integer_ids_keep_their_type_in_rows_that_fail_to_read(tmp_path):
+    """A row that cannot be read at all is written with `record_keys`: its id must be the dataset's own value, as in
+    the rows that were read, or an int64 id column would not merge into Parquet (pyarrow refuses a string there)."""
+    from datasets import Dataset
+
+    from aesformer_hf.scoring import DatasetInputs
+
+    inputs = DatasetInputs(Dataset.from_dict({"image": [None, None], "image_id": [100, 101]}), "image")
+    assert inputs.layout.id_type == "int64"
+    assert inputs.record_keys(1) == inputs.record(1)[0] == {"image_id": 101, "row": 1}
+    assert inputs.key(1) == "101"  # keys stay strings
