@@ -7,15 +7,19 @@ fusion layers cost on top of the backbone; absolute numbers depend on the machin
 
     python benchmarks/bench_inference.py                       # AesFormer-T, batches 1 8 64
     python benchmarks/bench_inference.py --variant base --batch-sizes 64 256
+    python benchmarks/bench_inference.py --devices cuda --batch-sizes 64 256 --compile   # torch.compile'd too
     python benchmarks/bench_inference.py --variant test        # tiny config, seconds (smoke test)
 
-Weights are random (no download): speed does not depend on their values.
+Weights are random (no download): speed does not depend on their values. With `--compile` every case runs twice,
+eager and `torch.compile`d (the model's forward and the Swin reference's `forward_features` alike; compilation
+happens in the warm-up calls and is not timed).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import multiprocessing
 import os
 import statistics
@@ -98,18 +102,29 @@ def _inputs(model, batch: int, text_tokens: int, device, dtype):
 
 
 def measure_case(
-    variant: str, device_name: str, dtype_name: str, mode: str, batch: int, text_tokens: int, repeats: int
+    variant: str,
+    device_name: str,
+    dtype_name: str,
+    mode: str,
+    batch: int,
+    text_tokens: int,
+    repeats: int,
+    compiled: bool = False,
 ) -> tuple[float, float]:
-    """Seconds per batch and peak MiB of one (mode, batch) case: "swin" (reference), "VIAA" or "MIAA"."""
+    """Seconds per batch and peak MiB of one (mode, batch) case: "swin" (reference), "VIAA" or "MIAA"; `compiled`
+    runs the model (or the Swin's `forward_features`) through `torch.compile`."""
     torch.manual_seed(0)
     device, dtype = torch.device(device_name), getattr(torch, dtype_name)
     model = build_model(variant).to(device=device, dtype=dtype)
     pixels, input_ids, mask = _inputs(model, batch, text_tokens, device, dtype)
-    swin = model.model.vision_model.timm_model
+    swin_features = model.model.vision_model.timm_model.forward_features
+    forward = model
+    if compiled:
+        swin_features, forward = torch.compile(swin_features), torch.compile(model)
     calls = {
-        "swin": lambda: swin.forward_features(pixels),
-        "VIAA": lambda: model(pixels),
-        "MIAA": lambda: model(pixels, input_ids=input_ids, attention_mask=mask),
+        "swin": lambda: swin_features(pixels),
+        "VIAA": lambda: forward(pixels),
+        "MIAA": lambda: forward(pixels, input_ids=input_ids, attention_mask=mask),
     }
     return measure(calls[mode], device, repeats)
 
@@ -134,44 +149,55 @@ def measure_isolated(case_function, *args) -> tuple[float, float]:
 
 
 def run(
-    variant: str, batch_sizes: list[int], text_tokens: int, repeats: int, devices: list[str]
+    variant: str,
+    batch_sizes: list[int],
+    text_tokens: int,
+    repeats: int,
+    devices: list[str],
+    compile_too: bool = False,
+    modes: tuple[str, ...] = ("VIAA", "MIAA"),
+    dtype_names: list[str] | None = None,
 ) -> list[dict]:
     rows = []
     for device_name in devices:
-        dtypes = ["float32"] + (["bfloat16"] if device_name.startswith("cuda") else [])
-        for dtype in dtypes:
-            for batch in batch_sizes:
-                reps = repeats if batch < 64 or device_name.startswith("cuda") else max(1, repeats // 2)
-                case = (variant, device_name, dtype)
-                ref_s, ref_mem = measure_isolated(measure_case, *case, "swin", batch, text_tokens, reps)
-                for mode in ("VIAA", "MIAA"):
-                    seconds, memory = measure_isolated(measure_case, *case, mode, batch, text_tokens, reps)
-                    rows.append(
-                        {
-                            "device": device_name,
-                            "dtype": dtype,
-                            "mode": mode,
-                            "batch": batch,
-                            "images_per_s": batch / seconds,
-                            "peak_mib": memory,
-                            "swin_images_per_s": batch / ref_s,
-                            "swin_peak_mib": ref_mem,
-                            "time_ratio": seconds / ref_s,
-                        }
-                    )
-                    print(format_row(rows[-1]), flush=True)
+        dtypes = dtype_names or ["float32"] + (["bfloat16"] if device_name.startswith("cuda") else [])
+        for dtype, compiled, batch in itertools.product(
+            dtypes, (False, True) if compile_too else (False,), batch_sizes
+        ):
+            reps = repeats if batch < 64 or device_name.startswith("cuda") else max(1, repeats // 2)
+            case = (variant, device_name, dtype)
+            ref_s, ref_mem = measure_isolated(measure_case, *case, "swin", batch, text_tokens, reps, compiled)
+            for mode in modes:
+                seconds, memory = measure_isolated(
+                    measure_case, *case, mode, batch, text_tokens, reps, compiled
+                )
+                rows.append(
+                    {
+                        "device": device_name,
+                        "dtype": dtype,
+                        "compiled": compiled,
+                        "mode": mode,
+                        "batch": batch,
+                        "images_per_s": batch / seconds,
+                        "peak_mib": memory,
+                        "swin_images_per_s": batch / ref_s,
+                        "swin_peak_mib": ref_mem,
+                        "time_ratio": seconds / ref_s,
+                    }
+                )
+                print(format_row(rows[-1]), flush=True)
     return rows
 
 
 HEADER = (
-    f"| {'device':<6} | {'dtype':<8} | {'mode':<4} | {'batch':>5} | {'img/s':>8} | {'peak MiB':>8} "
+    f"| {'device':<6} | {'dtype':<8} | {'compiled':<8} | {'mode':<4} | {'batch':>5} | {'img/s':>8} | {'peak MiB':>8} "
     f"| {'Swin img/s':>10} | {'Swin MiB':>8} | {'time / Swin':>11} |"
 )
 
 
 def format_row(row: dict) -> str:
     return (
-        f"| {row['device']:<6} | {row['dtype']:<8} | {row['mode']:<4} | {row['batch']:>5} | "
+        f"| {row['device']:<6} | {row['dtype']:<8} | {'yes' if row.get('compiled') else 'no':<8} | {row['mode']:<4} | {row['batch']:>5} | "
         f"{row['images_per_s']:>8.2f} | {row['peak_mib']:>8.0f} | {row['swin_images_per_s']:>10.2f} | "
         f"{row['swin_peak_mib']:>8.0f} | {row['time_ratio']:>10.2f}x |"
     )
@@ -186,6 +212,11 @@ def main():
     parser.add_argument("--text-tokens", type=int, default=128, help="comment tokens per image in MIAA")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
+    parser.add_argument("--compile", action="store_true", help="also measure every case torch.compile'd")
+    parser.add_argument("--modes", nargs="+", default=["VIAA", "MIAA"], choices=["VIAA", "MIAA"])
+    parser.add_argument(
+        "--dtypes", nargs="+", choices=["float32", "bfloat16"], help="default: float32, plus bfloat16 on CUDA"
+    )
     args = parser.parse_args()
     devices = args.devices or (["cuda"] if torch.cuda.is_available() else ["cpu"])
     print(
@@ -194,7 +225,16 @@ def main():
     )
     print(HEADER)
     print("|" + "|".join("-" * (len(c) + 0) for c in HEADER.split("|")[1:-1]) + "|")
-    run(args.variant, args.batch_sizes, args.text_tokens, args.repeats, devices)
+    run(
+        args.variant,
+        args.batch_sizes,
+        args.text_tokens,
+        args.repeats,
+        devices,
+        compile_too=args.compile,
+        modes=args.modes,
+        dtype_names=args.dtypes,
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,12 @@ each after a warm-up:
   during the warm-up run.
 
 Goal of the scoring issue: end to end >= 0.8 x model only. On a CPU the decoder and the model share the same
-cores, so large JPEGs bound it; `--device cuda --dtype bfloat16 [--compile]` measures the GPU case.
+cores, so large JPEGs bound it. On the CPU the run therefore also measures that bound: decoding and resizing every
+photo on one core (D per image, with and without fast decode) and the model on one thread (M1 per image; the
+reference rows ran it on all `--threads` T cores in Mt per image). Spreading all that work perfectly over the T
+cores takes at least (D + M1) / T per image, so end to end can reach at most T * Mt / (D + M1) of the model alone,
+whatever the scheduling. `--device cuda --dtype bfloat16 [--compile]` measures the GPU case; there the bound is
+what `--num-workers` processes decoding side by side can feed: at most `num_workers * Mt / D`.
 
     python benchmarks/bench_scoring.py --threads 2 --batch-size 8
     python benchmarks/bench_scoring.py --device cuda --dtype bfloat16 --batch-size 64 --compile
@@ -25,6 +30,7 @@ import argparse
 import contextlib
 import io
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -81,16 +87,30 @@ def main():
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--routes",
+        nargs="+",
+        default=["pipeline", "score"],
+        choices=["pipeline", "score"],
+        help="end-to-end routes to time beside the model alone (each `score` run compiles anew under --compile)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    try:
+        run_benchmark(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
+
+def run_benchmark(args, work: Path):
     from transformers import pipeline
 
     from aesformer_hf import AesformerConfig, AesformerForAesthetic, AesformerImageProcessor
     from aesformer_hf.cli import main as cli_main
     from aesformer_hf.models.aesformer.image_utils_aesformer import load_image
+    from aesformer_hf.models.aesformer.pipeline_aesformer import FAST_DECODE_FACTOR
 
-    work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     paths = make_folder(work / "photos", args.per_size)
     model_dir = work / "model"
     torch.manual_seed(0)
@@ -144,7 +164,7 @@ def main():
             ("model only, onnxruntime (decoded tensors)", count / best_of(onnxruntime_only, args.repeats))
         )
 
-    for fast in (False, True):
+    for fast in (False, True) if "pipeline" in args.routes else ():
         rater = pipeline("image-aesthetics", model=str(model_dir), device=device, dtype=dtype)
         if args.compile:
             rater.model = torch.compile(rater.model)
@@ -163,7 +183,7 @@ def main():
         label = f"pipeline, {args.num_workers} workers{', fast decode' if fast else ''}"
         rows.append((label, count / best_of(run_pipeline, args.repeats)))
 
-    for fast in (False, True):
+    for fast in (False, True) if "score" in args.routes else ():
         out = work / f"scores-{fast}.jsonl"
 
         def run_score(out=out, fast=fast):
@@ -184,6 +204,52 @@ def main():
         )
         rows.append((label, count / best_of(run_score, args.repeats)))
 
+    # The ceiling of end to end on this machine (see the module docstring): D, decoding on one core.
+    torch.set_num_threads(1)
+    side = processor.size
+    draft = (FAST_DECODE_FACTOR * int(side["width"]), FAST_DECODE_FACTOR * int(side["height"]))
+    decode = {
+        fast: best_of(
+            lambda fast=fast: [
+                processor(load_image(p, draft_size=draft if fast else None), return_tensors="pt")
+                for p in paths
+            ],
+            1,
+        )
+        / count
+        for fast in (False, True)
+    }
+    for fast, seconds in decode.items():
+        print(
+            f"decode + resize on one core{', fast decode' if fast else ''}: {1000 * seconds:.0f} ms per photo"
+        )
+    bounds = {}
+    model_t = 1 / rows[0][1]  # seconds per photo, model alone on all threads (Mt)
+    if device.type == "cpu":
+        # Decoding and the model share the T cores: M1, the model on one thread, is its cheapest per core.
+        model_only()  # warm-up on one thread (a compiled model compiles again for it)
+        model_1 = best_of(model_only, 1) / count
+        if uses_onnxruntime:
+            one_thread = OnnxRuntimeModel(model, threads=1, cache_dir=cache / "aesformer-hf" / "onnx")
+            one_thread(pixel_values=batches[0])  # session start
+            runtime_1 = best_of(lambda: [one_thread(pixel_values=b) for b in batches], 1) / count
+            runtime_t = 1 / rows[1][1]
+        for fast, seconds in decode.items():
+            bounds[("torch", fast)] = min(1.0, args.threads * model_t / (seconds + model_1))
+            if uses_onnxruntime:
+                bounds[("onnxruntime", fast)] = min(1.0, args.threads * runtime_t / (seconds + runtime_1))
+        print(f"model on one thread: {1000 * model_1:.0f} ms per photo (torch)", end="")
+        print(f", {1000 * runtime_1:.0f} ms (onnxruntime)" if uses_onnxruntime else "")
+    else:
+        # The accelerator runs the model; `--num-workers` processes decode side by side (none: the main process
+        # decodes between batches).
+        for fast, seconds in decode.items():
+            if args.num_workers:
+                bounds[("torch", fast)] = min(1.0, args.num_workers * model_t / seconds)
+            else:
+                bounds[("torch", fast)] = model_t / (seconds + model_t)
+    torch.set_num_threads(args.threads)
+
     sizes = [Image.open(p).size for p in paths]
     megapixels = np.array([w * h / 1e6 for w, h in sizes])
     print(
@@ -191,14 +257,17 @@ def main():
         f"AesFormer-T shape VIAA, batch {args.batch_size}, {args.threads} threads, {args.device} {args.dtype}"
         f"{' compiled' if args.compile else ''}, score --backend {args.backend}, torch {torch.__version__}"
     )
-    print("| route | img/s | vs model only (same backend) |")
-    print("|---|---|---|")
+    print("| route | img/s | vs model only (same backend) | most this machine allows |")
+    print("|---|---|---|---|")
     for label, ips in rows:
         # The score rows against the model alone in the backend they ran; the others against torch's.
-        ceiling = (
-            rows[1][1] if uses_onnxruntime and ("onnxruntime" in label and "score" in label) else rows[0][1]
+        backend = (
+            "onnxruntime" if uses_onnxruntime and ("onnxruntime" in label and "score" in label) else "torch"
         )
-        print(f"| {label} | {ips:.2f} | {ips / ceiling:.2f}x |")
+        ceiling = rows[1][1] if backend == "onnxruntime" else rows[0][1]
+        bound = bounds.get((backend, "fast" in label)) if "model only" not in label else None
+        bound_text = "-" if bound is None else f"{bound:.2f}x"
+        print(f"| {label} | {ips:.2f} | {ips / ceiling:.2f}x | {bound_text} |")
 
 
 if __name__ == "__main__":
