@@ -14,8 +14,13 @@ the 224 x 224 model inputs of fast and exact, and the largest score change of a 
 Same-run reference for both: re-saving the full-size photo as JPEG quality 90 (an everyday change nobody would
 call a different photo), put through the exact path.
 
+With `--trained-model FOLDER` (e.g. the demo's output) it also reports how far fast decode and the q90 re-save move
+that trained model's scores, at the model's own input size (the draft then goes to twice that side, as in the
+pipeline): a random model's scores are nearly constant, a trained one's are not.
+
     python benchmarks/bench_decode.py                 # 4 photos x 3 sizes x 2 textures
     python benchmarks/bench_decode.py --sizes 6 --repeats 1   # quick look
+    python benchmarks/bench_decode.py --trained-model ./aesformer-demo
 """
 
 from __future__ import annotations
@@ -74,7 +79,27 @@ def _time(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run(sizes: list[float], repeats: int) -> None:
+def trained_score_changes(folder: str):
+    """`changes(path, q90_bytes) -> (exact score, |fast - exact|, |q90 - exact|)` for the trained model in `folder`
+    (vision-only), at its own input size."""
+    model = AesformerForAesthetic.from_pretrained(folder, vision_only=True).eval()
+    processor = AesformerImageProcessor.from_pretrained(folder)
+    height, width = model.model.image_size
+
+    def score(source, draft_size=None) -> float:
+        with torch.inference_mode():
+            inputs = processor(load_image(source, draft_size=draft_size), return_tensors="pt")
+            return float(model(pixel_values=inputs["pixel_values"]).score[0])
+
+    def changes(path, q90_bytes) -> tuple[float, float, float]:
+        exact = score(path)
+        return exact, abs(score(path, (2 * width, 2 * height)) - exact), abs(score(q90_bytes) - exact)
+
+    return changes
+
+
+def run(sizes: list[float], repeats: int, trained_model: str | None = None) -> None:
+    trained = trained_score_changes(trained_model) if trained_model else None
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = AesformerForAesthetic(tiny_config(image_size=SIZE, vision_only=True)).eval()
@@ -142,6 +167,8 @@ def run(sizes: list[float], repeats: int) -> None:
                         "s_x1": abs(score(x1_t) - exact_score),
                         "s_q90": abs(score(q90_t) - exact_score),
                     }
+                    if trained:
+                        row["t_exact"], row["t_fast"], row["t_q90"] = trained(path, q90_bytes)
                     rows.append(row)
                     print(
                         f"| {name} | {megapixels:g} | {'yes' if grain else 'no'} | {row['exact']:.0f} | "
@@ -168,6 +195,14 @@ def run(sizes: list[float], repeats: int) -> None:
         f"reference, JPEG q90 re-save: largest input change {max(row['px_q90'] for row in rows)} levels (mean abs "
         f"{max(row['mean_q90'] for row in rows):.2f}); largest score change {max(row['s_q90'] for row in rows):.1e}"
     )
+    if trained:
+        spread = max(row["t_exact"] for row in rows) - min(row["t_exact"] for row in rows)
+        print(
+            f"trained model {trained_model}: exact-path scores of the different photos span {spread:.3f}; fast decode "
+            f"moves a score by at most {max(row['t_fast'] for row in rows):.4f} (median "
+            f"{statistics.median(row['t_fast'] for row in rows):.4f}), the q90 re-save by at most "
+            f"{max(row['t_q90'] for row in rows):.4f} (median {statistics.median(row['t_q90'] for row in rows):.4f})"
+        )
     for megapixels in sizes:
         exact_ms = [row["exact"] for row, mp in zip(rows, _sizes_of(rows, sizes)) if mp == megapixels]
         fast_ms = [row["fast"] for row, mp in zip(rows, _sizes_of(rows, sizes)) if mp == megapixels]
@@ -189,8 +224,11 @@ def main():
     )
     parser.add_argument("--sizes", type=float, nargs="+", default=[6, 12, 24], help="megapixels")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--trained-model", help="a trained AesFormer folder (the demo's) for its score changes"
+    )
     args = parser.parse_args()
-    run(args.sizes, args.repeats)
+    run(args.sizes, args.repeats, args.trained_model)
 
 
 if __name__ == "__main__":

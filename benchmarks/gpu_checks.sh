@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The scoring issue's GPU figures in one run on a lent GPU machine (one H200; 15 minutes of device time per
 # session, the machine's start included), most important first, each step under its own time limit so that one
-# slow step cannot eat the others' time. Every step's log goes to $OUT (or ./gpu-checks-out) as it runs, so what
+# slow step cannot eat the others' time. Every step's log goes to $OUT (or a new temporary folder) as it runs, so what
 # finished comes back even when the call is cut short.
 #
 #   1. bench_scoring: end to end (score, pipeline) vs the model alone, CUDA bf16, batch 64, 8 decode workers;
@@ -16,14 +16,19 @@
 #
 # Through the device tool, from the repository root (leave time for a rerun):
 #   run(command="bash benchmarks/gpu_checks.sh", timeout_s=540)   # the steps' limits add up to 490 s
-# A CPU rehearsal of the same steps at toy sizes (about 5 minutes on 2 cores):
+# A CPU rehearsal of the same steps at toy sizes (a few minutes on 2 cores):
 #   GPU_CHECKS_SMOKE=1 bash benchmarks/gpu_checks.sh
 set -u
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu-checks-out}
+OUT=${OUT:-$(mktemp -d -t gpu-checks-XXXXXX)}
 mkdir -p "$OUT"
+echo "logs: $OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-export HF_HOME=${HF_HOME:-$(mktemp -d)}
+if [ -z "${HF_HOME:-}" ]; then  # a scratch Hub cache (the ONNX exports land there), removed at the end
+  HF_HOME=$(mktemp -d)
+  trap 'rm -rf "$HF_HOME"' EXIT
+  export HF_HOME
+fi
 PYTHON=${PYTHON:-python3}
 
 if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
