@@ -11,25 +11,41 @@
 #   5. score under `accelerate launch` on the GPU (one process: the machine has one GPU).
 #
 # The GPU machine has no network and no `datasets`/`evaluate` (the package imports them only for dataset jobs;
-# these steps run without them). Nothing else needs installing: torch, transformers, timm, accelerate and
-# scikit-image are in its image, and the package runs from this folder through PYTHONPATH.
+# these steps run without them). torch, transformers, timm, accelerate and scikit-image are in its image, and the
+# package runs from this folder through PYTHONPATH. Its transformers and timm may be older than this project's:
+# `--fetch-wheels`, run here first, saves this environment's versions of both into .whl/ (ignored by git, ~16 MB),
+# and the run installs whatever .whl/ holds into a scratch folder ahead of the machine's own packages.
 #
 # Through the device tool, from the repository root (leave time for a rerun):
-#   run(command="bash benchmarks/gpu_checks.sh", timeout_s=540)   # the steps' limits add up to 490 s
+#   bash benchmarks/gpu_checks.sh --fetch-wheels                                  # here, once
+#   run(command="bash benchmarks/gpu_checks.sh", carry=[".whl"], timeout_s=540)   # the steps' limits add up to 490 s
 # A CPU rehearsal of the same steps at toy sizes (a few minutes on 2 cores):
 #   GPU_CHECKS_SMOKE=1 bash benchmarks/gpu_checks.sh
 set -u
 cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+if [ "${1:-}" = "--fetch-wheels" ]; then
+  mkdir -p .whl
+  grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >>.git/info/exclude
+  for package in transformers timm; do
+    version=$($PYTHON -c "import importlib.metadata as m; print(m.version('$package'))") || exit 2
+    $PYTHON -m pip download -q --no-deps --only-binary=:all: -d .whl "$package==$version" || exit 2
+  done
+  ls -l .whl
+  exit 0
+fi
+
 OUT=${OUT:-$(mktemp -d -t gpu-checks-XXXXXX)}
 mkdir -p "$OUT"
 echo "logs: $OUT"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-if [ -z "${HF_HOME:-}" ]; then  # a scratch Hub cache (the ONNX exports land there), removed at the end
-  HF_HOME=$(mktemp -d)
-  trap 'rm -rf "$HF_HOME"' EXIT
-  export HF_HOME
+scratch=$(mktemp -d)  # the carried wheels' install and, unless HF_HOME is set, a scratch Hub cache (ONNX exports)
+trap 'rm -rf "$scratch"' EXIT
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_HOME=${HF_HOME:-$scratch/hf}
+if compgen -G ".whl/*.whl" >/dev/null; then
+  $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$scratch/site" .whl/*.whl || exit 2
+  export PYTHONPATH=$PYTHONPATH:$scratch/site
 fi
-PYTHON=${PYTHON:-python3}
 
 if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
   device=cpu; variant=test; batch=4; big=8; scoring=(--per-size 1 --repeats 1 --threads 2); limit=(120 120 180 300 120)
