@@ -211,7 +211,8 @@ def run_benchmark(args, work: Path):
 
         def run_score(out=out, fast=fast, copies=1):
             argv = [
-                "score", str(work / ("photos" if copies == 1 else "photos-twice")), "--model", str(model_dir), "--output", str(out), "--overwrite",
+                "score", str(work / ("photos" if copies == 1 else "photos-twice")),
+                "--model", str(model_dir), "--output", str(out), "--overwrite",
                 "--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers),
                 "--threads", str(args.threads), "--device", args.device, "--dtype", args.dtype, "--no-progress",
                 "--backend", args.backend, "--cache-dir", str(cache),
@@ -283,10 +284,8 @@ def run_benchmark(args, work: Path):
     print("| route | img/s | vs model only (same backend) | most this machine allows |")
     print("|---|---|---|---|")
     for label, ips in rows:
-        # The score rows against the model alone in the backend they ran; the others against torch's.
-        backend = (
-            "onnxruntime" if uses_onnxruntime and ("onnxruntime" in label and "score" in label) else "torch"
-        )
+        # Each row against the model alone in the backend it ran (the labels of onnxruntime's rows name it).
+        backend = "onnxruntime" if uses_onnxruntime and "onnxruntime" in label else "torch"
         ceiling = rows[1][1] if backend == "onnxruntime" else rows[0][1]
         bound = bounds.get((backend, "fast" in label)) if "model only" not in label else None
         bound_text = "-" if bound is None else f"{bound:.2f}x"
