@@ -464,3 +464,38 @@ def test_integer_ids_keep_their_type_in_rows_that_fail_to_read(tmp_path):
     assert inputs.layout.id_type == "int64"
     assert inputs.record_keys(1) == inputs.record(1)[0] == {"image_id": 101, "row": 1}
     assert inputs.key(1) == "101"  # keys stay strings
+
+
+def test_a_missing_folder_is_a_usage_error_before_the_model_loads(photos, tmp_path, capsys):
+    typo = tmp_path / "photso"
+    # A model that does not exist either: the inputs are checked first, so the message is about the folder.
+    for name in (typo, f"{typo}/", tmp_path / "data.parquet"):
+        assert _score(photos, name, "--model", tmp_path / "no-model") == 2
+        err = capsys.readouterr().err
+        assert err == f"score: {name}: no such file or folder.\n", err
+    assert _score("--dataset", tmp_path / "nope.parquet", "--model", tmp_path / "no-model") == 2
+    err = capsys.readouterr().err
+    assert err == f"score: --dataset {tmp_path / 'nope.parquet'}: no such file or folder.\n", err
+
+
+def test_a_missing_image_file_is_still_reported_and_skipped(photos, saved_model_dir, tmp_path, capsys):
+    missing = tmp_path / "gone.jpg"
+    output = tmp_path / "scores.jsonl"
+    assert _score(photos / "plain.jpg", missing, "--model", saved_model_dir, "--output", output) == 1
+    rows = _rows(output)
+    assert [row["path"] for row in rows] == [str(photos / "plain.jpg"), str(missing)]
+    assert rows[1]["error"] == "unreadable image: no such file" and "score" in rows[0]
+
+
+def test_an_input_named_twice_is_rated_once_in_every_output(photos, saved_model_dir, tmp_path, capsys):
+    one = photos / "plain.jpg"
+    output = tmp_path / "scores.jsonl"
+    assert _score(one, photos / "sub", one, "--model", saved_model_dir, "--output", output) == 0
+    rows = _rows(output)
+    expected = [str(one), *sorted(str(p) for p in (photos / "sub").iterdir())]
+    assert [row["path"] for row in rows] == expected
+    assert "1 input(s) named more than once" in capsys.readouterr().err
+    assert _score(one, one, "--model", saved_model_dir, "--format", "jsonl") == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["path"] for row in printed] == [str(one)]
+    assert printed[0]["score"] == pytest.approx(rows[0]["score"], abs=1e-5)

@@ -40,7 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     data = parser.add_argument_group("rating a datasets dataset instead of files")
     data.add_argument(
-        "--dataset", metavar="NAME_OR_PATH", help="a prepare-dataset folder, a Parquet file or a Hub id"
+        "--dataset",
+        metavar="NAME_OR_PATH",
+        help="a prepare-dataset or save_to_disk folder, a .parquet/.arrow/.csv/.json(l) file, or a Hub id",
     )
     data.add_argument("--split", help="the split to rate (needed when the dataset has several)")
     data.add_argument("--image-column", default="image", help="column of the images (default: image)")
@@ -281,16 +283,10 @@ def _load_dataset_inputs(args):
 
     name = args.dataset
     options = {"streaming": args.streaming, "cache_dir": args.cache_dir}
+    builder = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow"}
+    suffix = os.path.splitext(name)[1].lower()
     try:
         if os.path.isfile(name):
-            builder = {
-                ".parquet": "parquet",
-                ".csv": "csv",
-                ".json": "json",
-                ".jsonl": "json",
-                ".arrow": "arrow",
-            }
-            suffix = os.path.splitext(name)[1].lower()
             if suffix not in builder:
                 raise CommandError(f"--dataset {name}: a file must be .parquet, .arrow, .csv or .json(l).")
             loaded = datasets.load_dataset(builder[suffix], data_files=name, **options)
@@ -305,9 +301,13 @@ def _load_dataset_inputs(args):
                     else loaded.to_iterable_dataset()
                 )
         else:
-            # A Hub id is "name" or "org/name"; anything else that is not here is a path that does not exist.
+            # A Hub id is "name" or "org/name"; anything else that is not here is a path that does not exist, and
+            # so is a data file's name (a Hub id ending in .parquet would be an odd repo name).
             looks_like_path = (
-                name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+                name.startswith((".", "/", "~"))
+                or name.count("/") > 1
+                or (os.sep != "/" and os.sep in name)
+                or suffix in builder
             )
             if not os.path.isdir(name) and looks_like_path:
                 raise CommandError(f"--dataset {name}: no such file or folder.")
@@ -347,17 +347,36 @@ def _load_dataset_inputs(args):
 
 
 def _file_inputs(args):
-    from ..scoring import FileInput, FileInputs, comments_for, find_images, load_comments
+    from ..scoring import IMAGE_SUFFIXES, FileInput, FileInputs, comments_for, find_images, load_comments
     from .loading import CommandError
 
     try:
         comments = load_comments(args.comments)
     except ValueError as error:
         raise CommandError(str(error)) from None
+    for path in args.paths:
+        # A missing name that is not an image file's was meant as a folder (or is a typo of one): stop before the
+        # run, rather than rate nothing and report one unreadable "image". A missing image file is reported and
+        # skipped like any unreadable one, so that one stale name in a long list is not fatal.
+        if not os.path.lexists(path) and (
+            os.path.splitext(path)[1].lower() not in IMAGE_SUFFIXES or path.endswith(("/", os.sep))
+        ):
+            raise CommandError(f"{path}: no such file or folder.")
     found = find_images(args.paths)
     if not found:
         raise CommandError(f"no images found under {', '.join(args.paths)}.")
-    return FileInputs(FileInput(item.path, comments_for(item.path, comments), item.error) for item in found)
+    unique: dict[
+        str, FileInput
+    ] = {}  # the same file named twice is rated once, in --output and on stdout alike
+    for item in found:
+        unique.setdefault(item.path, item)
+    if len(unique) < len(found):
+        print(
+            f"score: {len(found) - len(unique)} input(s) named more than once, rated once.", file=sys.stderr
+        )
+    return FileInputs(
+        FileInput(item.path, comments_for(item.path, comments), item.error) for item in unique.values()
+    )
 
 
 def _plan(args, inputs) -> dict:
@@ -431,6 +450,28 @@ def _run(args: argparse.Namespace) -> int:
     from ..scoring_output import PartWriter, StdoutPrinter, merge_outputs, part_path, printable
     from .loading import load_model_and_processor
 
+    # Inputs before the model, so that a mistyped folder or dataset is reported at once: the main process lists
+    # files (the others get its list), every process opens a dataset itself.
+    inputs = None
+    error = None
+    try:
+        if args.dataset:
+            inputs = _load_dataset_inputs(args)
+        elif is_main:
+            inputs = _file_inputs(args)
+    except CommandError as failure:
+        error = str(failure)
+    if state is not None:
+        from accelerate.utils import broadcast_object_list
+
+        shared = [error, inputs.items if isinstance(inputs, FileInputs) and is_main else None]
+        broadcast_object_list(shared, from_process=0)
+        error = shared[0] or error  # the main process's error, else this one's own
+        if not args.dataset and not is_main and error is None:
+            inputs = FileInputs(shared[1])
+    if error is not None:
+        raise CommandError(error)
+
     model, processor = load_model_and_processor(
         args.model, trust_remote_code=args.trust_remote_code, allow_partial_weights=args.allow_partial_weights
     )
@@ -442,27 +483,17 @@ def _run(args: argparse.Namespace) -> int:
             f"--model {args.model} is vision-only (no comment tower or tokenizer): drop --comments/--comments-column."
         )
 
-    # Inputs: the main process lists files (the others get its list), every process opens a dataset itself.
+    # What is left to rate, once the model has loaded: --overwrite removes the old output only then.
     plan = None
-    inputs = None
-    error = None
-    try:
-        if args.dataset:
-            inputs = _load_dataset_inputs(args)
-        elif is_main:
-            inputs = _file_inputs(args)
-        if is_main:
+    if is_main:
+        try:
             plan = _plan(args, inputs)
-    except CommandError as failure:
-        error = str(failure)
+        except CommandError as failure:
+            error = str(failure)
     if state is not None:
-        from accelerate.utils import broadcast_object_list
-
-        shared = [error, plan, inputs.items if isinstance(inputs, FileInputs) and is_main else None]
+        shared = [error, plan]
         broadcast_object_list(shared, from_process=0)
-        error, plan = shared[0] or error, shared[1]  # the main process's error, else this one's own
-        if not args.dataset and not is_main and error is None:
-            inputs = FileInputs(shared[2])
+        error, plan = shared
     if error is not None:
         raise CommandError(error)
 

@@ -92,6 +92,24 @@ class _IndexedInputs(TorchDataset):
         return self.data[index]
 
 
+def _images_left_encoded(data):
+    """`data` with its `datasets` Image columns cast to `Image(decode=False)`, so that each row reaches `load_image`
+    as its file's bytes or path, not as a PIL image `datasets` already decoded: a file that cannot be read is then
+    an `ImageLoadError` (reported by `on_error="skip"` instead of crashing the DataLoader), EXIF, 16-bit and alpha
+    are handled by the package's loader, and `fast_decode` reaches the JPEG decoder. A `KeyDataset` is rebuilt
+    over the cast dataset; anything else is returned as it is."""
+    inner = getattr(data, "dataset", None)
+    if inner is not None and hasattr(data, "key") and hasattr(inner, "cast_column"):  # KeyDataset
+        return type(data)(_images_left_encoded(inner), data.key)
+    features = getattr(data, "features", None)
+    if not hasattr(data, "cast_column") or not features:
+        return data
+    for column, feature in features.items():
+        if type(feature).__name__ == "Image" and getattr(feature, "decode", False):
+            data = data.cast_column(column, type(feature)(decode=False))
+    return data
+
+
 class ImageAestheticsPipeline(Pipeline):
     """Aesthetic rating of images: per image `{"score", "distribution", "label", "mode"}`.
 
@@ -101,7 +119,7 @@ class ImageAestheticsPipeline(Pipeline):
     Image value. An item may also be `{"image": ..., "comments": [...]}` (e.g. a `datasets` row) or an
     `(image, comments)` pair.
 
-    Keyword arguments (at `pipeline(...)` or at call time):
+    Keyword arguments (at call time; all but `comments` also at `pipeline(...)`):
         comments: for one image a string or list of strings; for a list of images one entry per image (`None` / `[]`
             for images without comments). Images with comments are rated by MIAA, the others by VIAA.
         batch_size: images per forward pass (a batch may mix MIAA and VIAA images). Must be positive.
@@ -305,6 +323,7 @@ class ImageAestheticsPipeline(Pipeline):
                 "With a stream of images (a generator or dataset), give each image's comments inside its item: "
                 "{'image': ..., 'comments': [...]} (a datasets row with 'image' and 'comments' columns works as is)."
             )
+        images = _images_left_encoded(images)
         if isinstance(images, TorchDataset) and isinstance(images, collections.abc.Sized):
             return iter(super().__call__(images, **kwargs))  # KeyDataset and other map-style torch datasets
         if isinstance(images, collections.abc.Sized) and hasattr(images, "__getitem__"):

@@ -213,3 +213,35 @@ def test_fast_decode(scorer, saved_model_dir, tmp_path):
     assert drafted == [(128, 128), (128, 128), None]  # twice the 64-pixel model input
     with pytest.raises(TypeError, match="fast_decode"):
         scorer(str(large), fast_decode="yes")
+
+
+def test_a_decoding_dataset_with_unreadable_files_is_skipped_not_fatal(scorer, images, tmp_path):
+    """A `datasets` Image column decodes rows itself: the pipeline leaves the files encoded for its own loader,
+    so an unreadable one becomes an error row (not a crash in the DataLoader) and fast decode reaches the JPEG."""
+    import datasets
+
+    good = tmp_path / "good.png"
+    images[0].save(good)
+    broken = tmp_path / "broken.jpg"
+    _truncated_jpeg(broken)
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"not an image at all")
+    large = tmp_path / "large.jpg"
+    random_image(3, size=(60, 80)).resize((1600, 1200), Image.BICUBIC).save(large, quality=90)
+    paths = [str(good), str(broken), str(garbage), str(large)]
+    dataset = datasets.Dataset.from_dict({"image": paths}).cast_column("image", datasets.Image())
+    expected = scorer(paths, on_error="skip", fast_decode=True)  # the path route: the reference
+    assert [set(r) for r in expected] == [
+        {"score", "distribution", "label", "mode"},
+        {"error"},
+        {"error"},
+    ] + [{"score", "distribution", "label", "mode"}]
+    for data in (dataset, KeyDataset(dataset, "image"), dataset.to_iterable_dataset()):
+        results = list(scorer(data, on_error="skip", fast_decode=True, batch_size=2, num_workers=1))
+        assert results[1]["error"].startswith(f"{broken}: ") and results[2]["error"].startswith(
+            f"{garbage}: "
+        )
+        _assert_same([results[0], results[3]], [expected[0], expected[3]])
+    exact = scorer(str(large))
+    assert abs(expected[3]["score"] - exact["score"]) > 0  # fast decode changed the large JPEG's input
+    assert dataset.features["image"].decode  # the caller's dataset is left as it was
