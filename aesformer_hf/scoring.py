@@ -178,14 +178,20 @@ def load_comments(path: str | os.PathLike | None) -> dict[str, list[str]]:
     return comments
 
 
-def comments_for(path: str, comments: dict[str, list[str]]) -> list[str] | None:
+def comments_key(path: str, comments: dict[str, list[str]]) -> str | None:
+    """The key of `comments` that names the image at `path`: its full path, the file name, or the stem."""
     if not comments:
         return None
     candidate = Path(path)
     for key in (path, display_text(path), candidate.name, candidate.stem):
         if key in comments:
-            return comments[key]
+            return key
     return None
+
+
+def comments_for(path: str, comments: dict[str, list[str]]) -> list[str] | None:
+    key = comments_key(path, comments)
+    return None if key is None else comments[key]
 
 
 class FileInputs:

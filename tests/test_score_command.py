@@ -499,3 +499,15 @@ def test_an_input_named_twice_is_rated_once_in_every_output(photos, saved_model_
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["path"] for row in printed] == [str(one)]
     assert printed[0]["score"] == pytest.approx(rows[0]["score"], abs=1e-5)
+
+
+def test_comments_keys_that_name_no_image_are_reported(photos, saved_model_dir, tmp_path, capsys):
+    comments = tmp_path / "comments.json"
+    comments.write_text(json.dumps({"plain": ["sharp"], "plian.jpg": ["typo"], "with, comma.png": "ok"}))
+    files = [photos / "plain.jpg", photos / "with, comma.png"]
+    assert _score(*files, "--model", saved_model_dir, "--comments", comments, "--format", "jsonl") == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["mode"] for line in captured.out.splitlines()] == ["multimodal", "multimodal"]
+    assert "1 of 3 key(s) name no image to rate" in captured.err and "'plian.jpg'" in captured.err
+    assert _score(files[0], "--model", saved_model_dir, "--comments", comments, "--format", "jsonl") == 0
+    assert "2 of 3 key(s)" in capsys.readouterr().err

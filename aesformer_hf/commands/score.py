@@ -283,6 +283,8 @@ def _load_dataset_inputs(args):
 
     name = args.dataset
     options = {"streaming": args.streaming, "cache_dir": args.cache_dir}
+    if args.no_progress:  # datasets' own bars (e.g. "Generating train split") too
+        datasets.disable_progress_bars()
     builder = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow"}
     suffix = os.path.splitext(name)[1].lower()
     try:
@@ -347,7 +349,15 @@ def _load_dataset_inputs(args):
 
 
 def _file_inputs(args):
-    from ..scoring import IMAGE_SUFFIXES, FileInput, FileInputs, comments_for, find_images, load_comments
+    from ..scoring import (
+        IMAGE_SUFFIXES,
+        FileInput,
+        FileInputs,
+        comments_for,
+        comments_key,
+        find_images,
+        load_comments,
+    )
     from .loading import CommandError
 
     try:
@@ -365,15 +375,24 @@ def _file_inputs(args):
     found = find_images(args.paths)
     if not found:
         raise CommandError(f"no images found under {', '.join(args.paths)}.")
-    unique: dict[
-        str, FileInput
-    ] = {}  # the same file named twice is rated once, in --output and on stdout alike
+    # The same file named twice is rated once, in --output and on stdout alike.
+    unique: dict[str, FileInput] = {}
     for item in found:
         unique.setdefault(item.path, item)
     if len(unique) < len(found):
-        print(
-            f"score: {len(found) - len(unique)} input(s) named more than once, rated once.", file=sys.stderr
-        )
+        repeated = len(found) - len(unique)
+        print(f"score: {repeated} input(s) named more than once, rated once.", file=sys.stderr)
+    if comments:
+        # A key that names no image is most likely a typo: its comments would silently go unused.
+        used = {comments_key(path, comments) for path in unique}
+        unused = [key for key in comments if key not in used]
+        if unused:
+            shown = ", ".join(repr(key) for key in unused[:3]) + (", ..." if len(unused) > 3 else "")
+            print(
+                f"score: --comments {args.comments}: {len(unused)} of {len(comments)} key(s) name no image to rate "
+                f"(matched by path, file name or stem): {shown}",
+                file=sys.stderr,
+            )
     return FileInputs(
         FileInput(item.path, comments_for(item.path, comments), item.error) for item in unique.values()
     )

@@ -92,6 +92,13 @@ class _IndexedInputs(TorchDataset):
         return self.data[index]
 
 
+def _check_loader_sizes(batch_size, num_workers) -> None:
+    """ValueError for a `batch_size` below 1 or a `num_workers` below 0 (None: not given)."""
+    for name, value, smallest in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < smallest):
+            raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}.")
+
+
 def _images_left_encoded(data):
     """`data` with its `datasets` Image columns cast to `Image(decode=False)`, so that each row reaches `load_image`
     as its file's bytes or path, not as a PIL image `datasets` already decoded: a file that cannot be read is then
@@ -147,6 +154,7 @@ class ImageAestheticsPipeline(Pipeline):
 
     def __init__(self, *args, allow_partial_weights: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        _check_loader_sizes(getattr(self, "_batch_size", None), getattr(self, "_num_workers", None))
         # The Auto loader only warns about weights it could not place; rating with random heads must not pass
         # silently. `allow_partial_weights=True` keeps transformers' behaviour.
         if not allow_partial_weights:
@@ -288,15 +296,7 @@ class ImageAestheticsPipeline(Pipeline):
             images = kwargs.pop("inputs", None)
         if images is None:
             raise ValueError("No images given: pass one image, a list, or an iterable of images.")
-        for name in ("batch_size", "num_workers"):
-            value = kwargs.get(name)
-            if value is None:
-                value = getattr(self, f"_{name}", None)
-            smallest = 1 if name == "batch_size" else 0
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < smallest
-            ):
-                raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}.")
+        _check_loader_sizes(kwargs.get("batch_size"), kwargs.get("num_workers"))
 
         if _is_single_input(images):
             item = images if comments is None else (images, comments)

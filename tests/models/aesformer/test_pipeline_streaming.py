@@ -128,9 +128,13 @@ def test_unknown_keyword_arguments_are_refused(scorer, images, saved_model_dir):
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
-def test_batch_size_must_be_positive(scorer, images, batch_size):
+def test_batch_size_must_be_positive(scorer, images, saved_model_dir, batch_size):
     with pytest.raises(ValueError, match="batch_size"):
         scorer(images, batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size"):  # at construction, not at the first call
+        pipeline("image-aesthetics", model=str(saved_model_dir), batch_size=batch_size)
+    with pytest.raises(ValueError, match="num_workers"):
+        pipeline("image-aesthetics", model=str(saved_model_dir), num_workers=-1)
 
 
 def test_on_error_skip_names_the_file_and_rates_the_others(scorer, images, tmp_path):
