@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,6 +405,19 @@ def done_keys(output: str | os.PathLike, layout: OutputLayout) -> set[str]:
 
 
 # -- stdout ----------------------------------------------------------------------------------------------------
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: East Asian wide and full-width characters take two, combining marks none."""
+    return sum(
+        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        for char in text
+    )
+
+
+def pad_to(text: str, width: int) -> str:
+    """`text` followed by spaces up to `width` terminal columns (`str.ljust` counts characters, not columns)."""
+    return text + " " * max(0, width - display_width(text))
+
+
 class StdoutPrinter:
     """Prints rated rows as they come, as a `table`, `json` (one array), `jsonl` or `csv`; errors are not printed
     (they go to stderr)."""
@@ -444,7 +458,8 @@ class StdoutPrinter:
                 text += separator + "\n".join("  " + line for line in body.splitlines())
         else:
             text += "".join(
-                f"{printable(str(row[self.key])):<{self.width}}  {row['score']:>6.3f}  {row['label']:<5}  {row['mode']}\n"
+                f"{pad_to(printable(str(row[self.key])), self.width)}  {row['score']:>6.3f}  {row['label']:<5}  "
+                f"{row['mode']}\n"
                 for row in rows
             )
         self.count += len(rows)

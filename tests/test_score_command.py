@@ -511,3 +511,22 @@ def test_comments_keys_that_name_no_image_are_reported(photos, saved_model_dir, 
     assert "1 of 3 key(s) name no image to rate" in captured.err and "'plian.jpg'" in captured.err
     assert _score(files[0], "--model", saved_model_dir, "--comments", comments, "--format", "jsonl") == 0
     assert "2 of 3 key(s)" in capsys.readouterr().err
+
+
+def test_the_table_stays_aligned_with_wide_and_combining_characters(saved_model_dir, tmp_path, capsys):
+    from aesformer_hf.scoring_output import display_width
+
+    assert (
+        display_width("写真.png") == 8 and display_width("cafe\u0301.png") == 8 and display_width("ab") == 2
+    )
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for seed, name in enumerate(["写真.png", "cafe\u0301.png", "plain.jpg", "ｆｕｌｌ.png"]):
+        random_image(seed).save(folder / name)
+    assert _score(folder, "--model", saved_model_dir) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[2:]
+    assert len(rows) == 4
+    # Every row ends with the same columns ("vision"), so aligned rows take the same width on a terminal.
+    assert len({display_width(line) for line in rows}) == 1, rows
+    assert display_width(rows[0]) == display_width(lines[0]) - len("mode") + len("vision")

@@ -466,7 +466,7 @@ def _run(args: argparse.Namespace) -> int:
     device = _choose_device(args.device, state)
     backend = _choose_backend(args, device, is_main)
 
-    from ..scoring_output import PartWriter, StdoutPrinter, merge_outputs, part_path, printable
+    from ..scoring_output import PartWriter, StdoutPrinter, display_width, merge_outputs, part_path, printable
     from .loading import load_model_and_processor
 
     # Inputs before the model, so that a mistyped folder or dataset is reported at once: the main process lists
@@ -537,7 +537,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.output is not None:
         writer = PartWriter(part_path(args.output, rank, world_size), layout)
     else:
-        width = max((len(printable(key)) for key in inputs.keys()), default=4) if not inputs.streaming else 12
+        width = (
+            max((display_width(printable(key)) for key in inputs.keys()), default=4)
+            if not inputs.streaming
+            else 12
+        )
         writer = StdoutPrinter(sys.stdout, args.format or "table", layout, key_width=min(width, 100))
     todo = None
     if not inputs.streaming:
