@@ -35,11 +35,10 @@ import atexit
 import contextlib
 import os
 import shutil
-import statistics
 import tempfile
-import time
 
 import torch
+from timing import median_seconds  # the benchmarks' shared timing rule
 
 from aesformer_hf import AesformerConfig, AesformerForAesthetic
 
@@ -56,17 +55,6 @@ MODES = (
     "onnxruntime",
     "onnxruntime-int8",
 )
-
-
-def timed(fn, repeats: int) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def copy_of(model: AesformerForAesthetic) -> AesformerForAesthetic:
@@ -129,7 +117,7 @@ def matmul_rate(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> floa
     else:
         a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
         product = lambda: a @ b  # noqa: E731
-    return 2 * size**3 / timed(product, repeats) / 1e9
+    return 2 * size**3 / median_seconds(product, repeats, warmup=2) / 1e9
 
 
 def matmul_gflop(model: AesformerForAesthetic, batch: torch.Tensor) -> float:
@@ -191,7 +179,7 @@ def main():
             if fn is None:
                 print(f"({name}: not available, skipped)")
                 continue
-            seconds = timed(lambda fn=fn: fn(batch), args.repeats)
+            seconds = median_seconds(lambda fn=fn: fn(batch), args.repeats, warmup=2)
             change = max_score_change(fn, reference, check, args.batch_size)
             trained_change = None
             if trained:

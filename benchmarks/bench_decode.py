@@ -29,12 +29,12 @@ import argparse
 import io
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from timing import median_seconds  # the benchmarks' shared timing rule
 
 from aesformer_hf import AesformerForAesthetic, AesformerImageProcessor
 from aesformer_hf.models.aesformer.image_utils_aesformer import load_image
@@ -68,15 +68,6 @@ def _model_input(processor: AesformerImageProcessor, image: Image.Image) -> tupl
     """The 224 x 224 8-bit image the model sees (for the pixel comparison) and the processor's pixel_values."""
     resized = image.resize((SIZE, SIZE), resample=processor.resample)
     return np.asarray(resized, dtype=np.int16), processor(resized, return_tensors="pt")["pixel_values"]
-
-
-def _time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def trained_score_changes(folder: str):
@@ -144,9 +135,9 @@ def run(sizes: list[float], repeats: int, trained_model: str | None = None) -> N
                     fast()  # warm the page cache
                     timings = {"exact": [], "fast": [], "x1": []}
                     for _ in range(repeats):  # interleaved, so that drift hits all three alike
-                        timings["exact"].append(_time(exact, 1))
-                        timings["fast"].append(_time(fast, 1))
-                        timings["x1"].append(_time(fast_x1, 1))
+                        timings["exact"].append(median_seconds(exact, 1))
+                        timings["fast"].append(median_seconds(fast, 1))
+                        timings["x1"].append(median_seconds(fast_x1, 1))
                     ms = {k: 1000 * statistics.median(v) for k, v in timings.items()}
                     exact_px, exact_t = _model_input(processor, exact_image)
                     fast_px, fast_t = _model_input(processor, load_image(path, draft_size=(2 * SIZE,) * 2))

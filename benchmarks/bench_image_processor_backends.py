@@ -21,12 +21,11 @@ and PIL and torchvision do their two passes in different orders, so noise differ
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 from PIL import Image
+from timing import median_seconds  # the benchmarks' shared timing rule
 
 from aesformer_hf import AesformerForAesthetic, AesformerImageProcessor
 from aesformer_hf.data.synthetic import SOURCE_PHOTOS
@@ -61,15 +60,6 @@ def levels(pixel_values: torch.Tensor) -> torch.Tensor:
     return ((pixel_values.double() * std + mean) * 255).round()
 
 
-def timed(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=224, help="model input side")
@@ -100,8 +90,10 @@ def main() -> None:
         off_cpu_diff = (levels(a) - levels(off_cpu(images)["pixel_values"])).abs().max().item()
         with torch.no_grad():
             score_diff = (model(pixel_values=a).score - model(pixel_values=b).score).abs().max().item()
-        pil_s = timed(lambda images=images: pil(images), args.repeats) / len(images)
-        fast_s = timed(lambda images=images: fast(images, device=args.device), args.repeats) / len(images)
+        pil_s = median_seconds(lambda images=images: pil(images), args.repeats) / len(images)
+        fast_s = median_seconds(lambda images=images: fast(images, device=args.device), args.repeats) / len(
+            images
+        )
         print(
             f"| {name} | {len(images)} | {level_diff.max().item():.0f} | {(level_diff > 0).double().mean().item():.2%} "
             f"| {(a - b).abs().max().item():.4f} | {score_diff:.2e} | {pil_s * 1e3:.1f} | {fast_s * 1e3:.1f} "

@@ -36,14 +36,13 @@ import io
 import math
 import os
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from timing import median_seconds  # the benchmarks' shared timing rule
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
 MEGAPIXELS = (0.3, 1.0, 3.0, 6.0, 12.0, 24.0)
@@ -69,23 +68,13 @@ def make_folder(folder: Path, per_size: int) -> list[Path]:
     return paths
 
 
-def best_of(fn, repeats: int) -> float:
-    """Median seconds of `fn()` over `repeats` runs."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def whole_and_steady(label: str, run, count: int, repeats: int) -> list[tuple[str, float]]:
     """Two rows for an end-to-end route `run(copies=1|2)` over the `count` photos: the whole run (start-up
     included: loading the model, opening the onnxruntime session, starting the workers) and the steady state,
     count / (time with every photo twice - time with every photo once), the rate that rating a large folder
     approaches."""
-    once = best_of(run, repeats)
-    twice = best_of(lambda: run(copies=2), repeats)
+    once = median_seconds(run, repeats)
+    twice = median_seconds(lambda: run(copies=2), repeats)
     # Less than a tenth more time for twice the photos: timing noise swamped the difference (a tiny folder, one
     # repeat); no steady-state figure rather than a wild one.
     steady = count / (twice - once) if twice > 1.1 * once else float("nan")
@@ -162,7 +151,7 @@ def run_benchmark(args, work: Path):
                 forward(pixel_values=batch).score.float().cpu()
 
     model_only()  # warm-up (and compilation)
-    rows.append(("model only (decoded tensors)", count / best_of(model_only, args.repeats)))
+    rows.append(("model only (decoded tensors)", count / median_seconds(model_only, args.repeats)))
     cache = work / "cache"
     from aesformer_hf.onnx_backend import OnnxRuntimeModel, onnxruntime_available
 
@@ -184,7 +173,10 @@ def run_benchmark(args, work: Path):
 
         onnxruntime_only()  # warm-up (and export)
         rows.append(
-            ("model only, onnxruntime (decoded tensors)", count / best_of(onnxruntime_only, args.repeats))
+            (
+                "model only, onnxruntime (decoded tensors)",
+                count / median_seconds(onnxruntime_only, args.repeats),
+            )
         )
 
     for fast in (False, True) if "pipeline" in args.routes else ():
@@ -233,7 +225,7 @@ def run_benchmark(args, work: Path):
     side = processor.size
     draft = (FAST_DECODE_FACTOR * int(side["width"]), FAST_DECODE_FACTOR * int(side["height"]))
     decode = {
-        fast: best_of(
+        fast: median_seconds(
             lambda fast=fast: [
                 processor(load_image(p, draft_size=draft if fast else None), return_tensors="pt")
                 for p in paths
@@ -252,11 +244,11 @@ def run_benchmark(args, work: Path):
     if device.type == "cpu":
         # Decoding and the model share the T cores: M1, the model on one thread, is its cheapest per core.
         model_only()  # warm-up on one thread (a compiled model compiles again for it)
-        model_1 = best_of(model_only, 1) / count
+        model_1 = median_seconds(model_only, 1) / count
         if uses_onnxruntime:
             one_thread = OnnxRuntimeModel(model, threads=1, cache_dir=cache / "aesformer-hf" / "onnx")
             one_thread(pixel_values=batches[0])  # session start
-            runtime_1 = best_of(lambda: [one_thread(pixel_values=b) for b in batches], 1) / count
+            runtime_1 = median_seconds(lambda: [one_thread(pixel_values=b) for b in batches], 1) / count
             runtime_t = 1 / rows[1][1]
         for fast, seconds in decode.items():
             bounds[("torch", fast)] = min(1.0, args.threads * model_t / (seconds + model_1))
