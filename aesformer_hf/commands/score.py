@@ -341,9 +341,9 @@ def _load_dataset_inputs(args):
             raise CommandError(
                 f"--dataset {name}: no column {column!r} for {option} (columns: {', '.join(columns)})."
             )
-    feature = (loaded.features or {}).get(args.image_column)
-    if isinstance(feature, datasets.Image):  # decoded in the DataLoader workers, by the package's loader
-        loaded = loaded.cast_column(args.image_column, datasets.Image(decode=False))
+    from ..models.aesformer.image_utils_aesformer import images_left_encoded
+
+    loaded = images_left_encoded(loaded)  # decoded in the DataLoader workers, by the package's loader
     kind = StreamingInputs if args.streaming else DatasetInputs
     return kind(loaded, args.image_column, args.comments_column)
 

@@ -341,3 +341,22 @@ def load_image(
         raise ImageLoadError(
             name, f"cannot convert {image.mode} to RGB: {type(error).__name__}: {error}", "unconvertible"
         ) from None
+
+
+def images_left_encoded(data):
+    """`data` with its `datasets` Image columns cast to `Image(decode=False)`, so that each row reaches `load_image`
+    as its file's bytes or path, not as a PIL image `datasets` already decoded: a file that cannot be read is then
+    an `ImageLoadError` (reported and skipped by the pipeline and `score`, not a crash in the DataLoader), EXIF,
+    16-bit and alpha are handled by this loader, and fast decoding reaches the JPEG decoder. A `KeyDataset` is
+    rebuilt over the cast dataset; anything else (a list, a generator, a dataset without Image columns) is
+    returned as it is. The caller's dataset is not changed."""
+    inner = getattr(data, "dataset", None)
+    if inner is not None and hasattr(data, "key") and hasattr(inner, "cast_column"):  # KeyDataset
+        return type(data)(images_left_encoded(inner), data.key)
+    features = getattr(data, "features", None)
+    if not hasattr(data, "cast_column") or not features:
+        return data
+    for column, feature in features.items():
+        if type(feature).__name__ == "Image" and getattr(feature, "decode", False):
+            data = data.cast_column(column, type(feature)(decode=False))
+    return data

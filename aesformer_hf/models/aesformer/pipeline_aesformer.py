@@ -26,7 +26,7 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
 from .checkpoint_keys_aesformer import require_matching_checkpoint
 from .configuration_aesformer import MULTIMODAL_MODE, VISION_MODE
-from .image_utils_aesformer import ImageLoadError, load_image
+from .image_utils_aesformer import ImageLoadError, images_left_encoded, load_image
 from .processing_aesformer import (
     MAX_COMMENT_WORDS,
     MAX_TEXT_TOKENS,
@@ -97,24 +97,6 @@ def _check_loader_sizes(batch_size, num_workers) -> None:
     for name, value, smallest in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < smallest):
             raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}.")
-
-
-def _images_left_encoded(data):
-    """`data` with its `datasets` Image columns cast to `Image(decode=False)`, so that each row reaches `load_image`
-    as its file's bytes or path, not as a PIL image `datasets` already decoded: a file that cannot be read is then
-    an `ImageLoadError` (reported by `on_error="skip"` instead of crashing the DataLoader), EXIF, 16-bit and alpha
-    are handled by the package's loader, and `fast_decode` reaches the JPEG decoder. A `KeyDataset` is rebuilt
-    over the cast dataset; anything else is returned as it is."""
-    inner = getattr(data, "dataset", None)
-    if inner is not None and hasattr(data, "key") and hasattr(inner, "cast_column"):  # KeyDataset
-        return type(data)(_images_left_encoded(inner), data.key)
-    features = getattr(data, "features", None)
-    if not hasattr(data, "cast_column") or not features:
-        return data
-    for column, feature in features.items():
-        if type(feature).__name__ == "Image" and getattr(feature, "decode", False):
-            data = data.cast_column(column, type(feature)(decode=False))
-    return data
 
 
 class ImageAestheticsPipeline(Pipeline):
@@ -323,7 +305,7 @@ class ImageAestheticsPipeline(Pipeline):
                 "With a stream of images (a generator or dataset), give each image's comments inside its item: "
                 "{'image': ..., 'comments': [...]} (a datasets row with 'image' and 'comments' columns works as is)."
             )
-        images = _images_left_encoded(images)
+        images = images_left_encoded(images)
         if isinstance(images, TorchDataset) and isinstance(images, collections.abc.Sized):
             return iter(super().__call__(images, **kwargs))  # KeyDataset and other map-style torch datasets
         if isinstance(images, collections.abc.Sized) and hasattr(images, "__getitem__"):
