@@ -189,11 +189,6 @@ def comments_key(path: str, comments: dict[str, list[str]]) -> str | None:
     return None
 
 
-def comments_for(path: str, comments: dict[str, list[str]]) -> list[str] | None:
-    key = comments_key(path, comments)
-    return None if key is None else comments[key]
-
-
 class FileInputs:
     """Image files as inputs: key `path`, position = index in `items`."""
 

@@ -353,7 +353,6 @@ def _file_inputs(args):
         IMAGE_SUFFIXES,
         FileInput,
         FileInputs,
-        comments_for,
         comments_key,
         find_images,
         load_comments,
@@ -382,9 +381,10 @@ def _file_inputs(args):
     if len(unique) < len(found):
         repeated = len(found) - len(unique)
         print(f"score: {repeated} input(s) named more than once, rated once.", file=sys.stderr)
+    keys = {path: comments_key(path, comments) for path in unique}  # None: no comments for that image
     if comments:
         # A key that names no image is most likely a typo: its comments would silently go unused.
-        used = {comments_key(path, comments) for path in unique}
+        used = set(keys.values())
         unused = [key for key in comments if key not in used]
         if unused:
             shown = ", ".join(repr(key) for key in unused[:3]) + (", ..." if len(unused) > 3 else "")
@@ -394,7 +394,8 @@ def _file_inputs(args):
                 file=sys.stderr,
             )
     return FileInputs(
-        FileInput(item.path, comments_for(item.path, comments), item.error) for item in unique.values()
+        FileInput(path, None if keys[path] is None else comments[keys[path]], item.error)
+        for path, item in unique.items()
     )
 
 
